@@ -1,0 +1,79 @@
+"""The objects whose lifetimes match the protocol: a session and the Mail (transaction) in it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+_B32 = "0123456789BCDFGHJKLMNPQRSTVWXYZ"  # no vowels: ids never spell words
+
+
+def new_queue_id() -> str:
+    """A sortable, unique queue id: microseconds since the epoch plus 40 random bits."""
+    n = time.time_ns() // 1000
+    head = ""
+    while n:
+        n, r = divmod(n, len(_B32))
+        head = _B32[r] + head
+    tail = "".join(secrets.choice(_B32) for _ in range(8))
+    return head + tail
+
+
+@dataclass
+class SessionInfo:
+    """One SMTP connection: who is at the other end and what they proved."""
+
+    listener: str                  # "submission" | "mx" | "local" (gateway-generated mail)
+    peer_ip: str = ""
+    peer_port: int = 0
+    helo: str = ""
+    tls: bool = False
+    auth_user: str | None = None
+    trusted_host: str | None = None  # the name of the trusted application host, if any
+
+
+@dataclass
+class TrailEntry:
+    """What one stage did (kept for logs, violation records and reports)."""
+
+    stage: str
+    outcome: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Mail:
+    """One message transaction: envelope, bytes and what the stages learned about it."""
+
+    session: SessionInfo
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes                          # the message as received, CRLF line endings
+    direction: str = "outbound"         # outbound | inbound | local
+    queue_id: str = field(default_factory=new_queue_id)
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Filled by stages:
+    message: EmailMessage | None = None     # parse
+    message_id: str = ""                    # parse
+    header_from: list[str] = field(default_factory=list)  # parse: addresses in From
+    identity: dict[str, Any] = field(default_factory=dict)  # identify: user, unit
+    facts: Any = None                       # classify: the flat facts record
+    verdict: str = "allow"                  # decide: allow | flag | quarantine | reject
+    verdict_detail: dict[str, Any] = field(default_factory=dict)
+    prepend: list[bytes] = field(default_factory=list)  # header lines to add before storing
+    trail: list[TrailEntry] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    def note(self, stage: str, outcome: str, **detail: Any) -> None:
+        self.trail.append(TrailEntry(stage, outcome, detail))
+
+    def stored_bytes(self) -> bytes:
+        """What goes into the store: added header lines, then the message as received."""
+        return b"".join(self.prepend) + self.raw
