@@ -1,0 +1,32 @@
+"""The migrations build the schema on both engines, and the models round-trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import inspect, select
+
+from mailgw.store.db import session_factory, upgrade
+from mailgw.store.models import Message, QueueEntry, User
+
+
+def test_upgrade_creates_tables_and_is_idempotent(engine) -> None:
+    upgrade(engine)  # second run: nothing to do, no error
+    names = set(inspect(engine).get_table_names())
+    assert {"users", "messages", "queue_entries", "alembic_version"} <= names
+
+
+def test_message_with_entries_round_trips_with_utc_times(engine) -> None:
+    Session = session_factory(engine)
+    when = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+    with Session.begin() as s:
+        m = Message(queue_id="Q1", direction="outbound", mail_from="a@phutho.gov.vn",
+                    recipients=["b@example.org"], size=3, content=b"x\r\n", received_at=when)
+        m.entries.append(QueueEntry(recipient="b@example.org", domain="example.org"))
+        s.add(m)
+        s.add(User(address="a@phutho.gov.vn", password_hash="h"))
+    with Session() as s:
+        got = s.scalars(select(Message)).one()
+        assert got.received_at == when and got.received_at.tzinfo is not None
+        assert got.content == b"x\r\n" and got.recipients == ["b@example.org"]
+        assert [e.status for e in got.entries] == ["queued"]
