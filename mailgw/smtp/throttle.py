@@ -167,7 +167,10 @@ class RateLimiter:
         """Count one event for `key` without checking (see `check_and_record_all`)."""
         if self.limit <= 0:
             return
-        w = self._roll(key, self._clock())
+        now = self._clock()
+        w = self._roll(key, now)
+        if w is None:
+            w = self._keys[key] = _Window(now, 0, 0)
         w.current += 1
         self._keys.move_to_end(key)
         while len(self._keys) > self.max_entries:
@@ -178,7 +181,7 @@ class RateLimiter:
         if self.limit <= 0:
             return 0.0
         now = self._clock()
-        w = self._roll(key, now, create=False)
+        w = self._roll(key, now)
         if w is None:
             return 0.0
         elapsed = (now - w.start) / self.window  # fraction of the current window gone
@@ -193,21 +196,17 @@ class RateLimiter:
         need = 1 - budget / w.current
         return max((1 - elapsed + need) * self.window, 1e-3)
 
-    def _roll(self, key: str, now: float, create: bool = True) -> _Window | None:
+    def _roll(self, key: str, now: float) -> _Window | None:
+        """The key's window moved forward to `now`; None if unknown or idle for two windows."""
         w = self._keys.get(key)
         if w is None:
-            if not create:
-                return None
-            w = self._keys[key] = _Window(now, 0, 0)
-            return w
+            return None
         passed = math.floor((now - w.start) / self.window)
         if passed == 1:
             w.start, w.previous, w.current = w.start + self.window, w.current, 0
         elif passed >= 2:
-            if not create:
-                del self._keys[key]  # idle for two windows: forget it
-                return None
-            w.start, w.previous, w.current = now, 0, 0
+            del self._keys[key]  # idle for two windows: forget it
+            return None
         return w
 
 
