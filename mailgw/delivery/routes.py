@@ -52,7 +52,7 @@ def parse_next_hop(text: str) -> NextHop:
 
 
 def route_for(domain: str, routes: Mapping[str, str], default: str) -> NextHop:
-    """The next hop for `domain`: the most specific route (exact, then parent domains), else default."""
+    """The next hop for `domain`: the most specific route (exact, then parents), else default."""
     domain = domain.lower().rstrip(".")
     labels = domain.split(".")
     for i in range(len(labels)):

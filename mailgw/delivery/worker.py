@@ -1,0 +1,302 @@
+"""Delivery workers: take due queue entries from the store and hand them to their next hop.
+
+`DeliveryService` runs in the gateway's event loop. A poll loop (and `wake()`, called by the
+listener right after a commit) claims due entries with a lease, groups the entries of one message
+and one next hop into one transaction, runs the post-acceptance stages once per message, delivers
+with bounded concurrency (`delivery.concurrency`) and records each recipient's outcome, queueing a
+DSN bounce for permanent failures and expiry in the same database transaction. Every store call
+runs in a thread. Delivery is at least once: a lease that runs out (a crashed node) makes the
+entries due again, and a heartbeat renews the leases of transfers still in progress.
+
+One log line per recipient outcome of each attempt, Postfix style, on `mailgw.delivery`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from mailgw.config import Config
+from mailgw.delivery import maildir, mx, smtp
+from mailgw.delivery.dsn import queue_bounce
+from mailgw.delivery.result import Result, temporary
+from mailgw.delivery.routes import NextHop, route_for
+from mailgw.pipeline import post
+from mailgw.queue import store
+from mailgw.store.db import session_factory
+
+log = logging.getLogger("mailgw.delivery")
+
+MAX_RCPTS_PER_TRANSACTION = 100
+
+
+@dataclass
+class Group:
+    """Entries of one message for one next hop: one SMTP transaction (or one maildir run)."""
+
+    hop: NextHop
+    domain: str  # for mx routing: the domain whose MX hosts are asked
+    entries: list[store.Claimed] = field(default_factory=list)
+
+    @property
+    def first(self) -> store.Claimed:
+        return self.entries[0]
+
+    @property
+    def ids(self) -> list[int]:
+        return [e.entry_id for e in self.entries]
+
+
+class DeliveryService:
+    """The delivery workers of one gateway process (`node_id` names it in leases)."""
+
+    def __init__(self, config: Config, engine: Engine, node_id: str, *,
+                 poll_interval: float = 1.0, lease_seconds: float = 120.0,
+                 resolver: mx.MxResolver | None = None, mx_port: int = 25,
+                 stages: Sequence[tuple[str, post.Stage]] | None = None,
+                 tls_context: ssl.SSLContext | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.node_id = node_id
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.mx_port = mx_port
+        self.stages = stages
+        self.tls_context = tls_context
+        self.resolver = resolver or mx.MxResolver(timeout=config.delivery.dns_timeout)
+        self.hostname = config.hostname
+        self._sessions = session_factory(engine)
+        self._concurrency = int(config.delivery.concurrency)
+        self._sem = asyncio.Semaphore(self._concurrency)
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: set[int] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the poll loop and the lease heartbeat in the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._runner = asyncio.create_task(self._run(), name=f"delivery-{self.node_id}")
+        self._heartbeat = asyncio.create_task(self._renew(), name=f"leases-{self.node_id}")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming; let transfers finish for `timeout` seconds, then give leases back."""
+        self._stopping = True
+        self._event.set()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if self._inflight:
+            # Interrupted transfers: due again at once, here or on another node.
+            await asyncio.to_thread(self._release, list(self._inflight))
+            self._inflight.clear()
+
+    def wake(self) -> None:
+        """Look for due mail now (fresh mail goes out without waiting for the next poll).
+
+        Safe to call from the event loop and from other threads.
+        """
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._event.set()
+        else:
+            loop.call_soon_threadsafe(self._event.set)
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it to the end; the number of entries claimed."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        tasks = await self._claim_and_spawn(self._concurrency * 8)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return sum(len(g.entries) for g in getattr(self, "_last_groups", []))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            free = self._concurrency - len(self._tasks)
+            full = False
+            if free > 0:
+                limit = free * 8
+                try:
+                    tasks = await self._claim_and_spawn(limit)
+                    full = sum(len(g.entries) for g in self._last_groups) >= limit
+                except Exception:
+                    # The store is down or busy: keep the loop alive and try again.
+                    log.exception("delivery: claiming due entries failed")
+                    tasks = []
+                if full and tasks:
+                    await asyncio.sleep(0)
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), self.poll_interval)
+            self._event.clear()
+
+    async def _claim_and_spawn(self, limit: int) -> list[asyncio.Task[None]]:
+        claimed = await asyncio.to_thread(self._claim, limit)
+        self._last_groups = self._group(claimed)
+        tasks = []
+        for group in self._last_groups:
+            self._inflight.update(group.ids)
+            task = asyncio.create_task(self._deliver(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            tasks.append(task)
+        return tasks
+
+    def _group(self, claimed: Sequence[store.Claimed]) -> list[Group]:
+        d = self.config.delivery
+        groups: dict[tuple[int, str, str], Group] = {}
+        out: list[Group] = []
+        for c in claimed:
+            hop = route_for(c.domain, d.routes, d.default)
+            domain = c.domain if hop.kind == "mx" else ""
+            key = (c.message_pk, str(hop), domain)
+            g = groups.get(key)
+            if g is None or len(g.entries) >= MAX_RCPTS_PER_TRANSACTION:
+                g = groups[key] = Group(hop, domain)
+                out.append(g)
+            g.entries.append(c)
+        return out
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if self._inflight:
+                try:
+                    await asyncio.to_thread(self._renew_sync, list(self._inflight))
+                except Exception:
+                    log.exception("delivery: renewing leases failed")
+
+    # -- one group ---------------------------------------------------------------------------
+
+    async def _deliver(self, group: Group) -> None:
+        try:
+            async with self._sem:
+                if self._stopping:
+                    await asyncio.to_thread(self._release, group.ids)
+                    return
+                await self._attempt(group)
+        except asyncio.CancelledError:
+            # stop() releases what is still in flight.
+            raise
+        except Exception:
+            # Leases stay until they run out: the entries are retried, never lost.
+            log.exception("%s: delivery attempt failed", group.first.queue_id)
+            self._inflight.difference_update(group.ids)
+        else:
+            self._inflight.difference_update(group.ids)
+
+    async def _attempt(self, group: Group) -> None:
+        first = group.first
+        started = time.monotonic()
+        content = await asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
+                                          self.node_id, self.stages)
+        if content is None:
+            # Parked: prepare() gave the leases back; `mailgw queue retry` replays it.
+            await asyncio.to_thread(self._release, group.ids)
+            return
+        recipients = [e.recipient for e in group.entries]
+        results, remote = await self._transport(group, first.mail_from, recipients, content)
+        pairs = [(e.entry_id, results.get(e.recipient) or temporary("451 4.3.0 no result"))
+                 for e in group.entries]
+        statuses, bounced = await asyncio.to_thread(self._record, str(group.hop), pairs,
+                                                    first.message_pk)
+        self._log(group, pairs, statuses, remote, time.monotonic() - started)
+        if bounced:
+            self.wake()
+
+    async def _transport(self, group: Group, mail_from: str, recipients: list[str],
+                         content: bytes) -> tuple[dict[str, Result], str]:
+        d = self.config.delivery
+        hop = group.hop
+        if hop.kind == "maildir":
+            return await asyncio.to_thread(maildir.deliver, hop.path, recipients, content), \
+                str(hop)
+        common = {"helo": self.hostname, "require_tls": d.require_tls,
+                  "connect_timeout": d.connect_timeout, "command_timeout": d.command_timeout,
+                  "tls_context": self.tls_context}
+        if hop.kind == "smtp":
+            res = await smtp.send(hop.host, hop.port, mail_from, recipients, content, **common)
+            return res, f"{hop.host}:{hop.port}"
+        return await mx.send(self.resolver, group.domain, mail_from, recipients, content,
+                             port=self.mx_port, **common)
+
+    def _log(self, group: Group, pairs: list[tuple[int, Result]], statuses: dict[int, str],
+             remote: str, seconds: float) -> None:
+        rcpt_of = {e.entry_id: e for e in group.entries}
+        # One line per distinct outcome: recipients that got the same answer share it.
+        lines: dict[tuple[str, str], list[int]] = {}
+        for entry_id, result in pairs:
+            lines.setdefault((statuses.get(entry_id, "?"), result.reply), []).append(entry_id)
+        for (status, reply), ids in lines.items():
+            entries = [rcpt_of[i] for i in ids]
+            level = logging.INFO if status in ("delivered", "deferred") else logging.WARNING
+            result = dict(pairs)[ids[0]]
+            log.log(level,
+                    "%s: to=%s, relay=%s, remote=%s, delay=%.2f, attempts=%d, dsn=%s, "
+                    "status=%s (%s)",
+                    group.first.queue_id, ",".join(f"<{e.recipient}>" for e in entries),
+                    group.hop, remote or "none", seconds, entries[0].attempts + 1,
+                    result.status_code, status, reply,
+                    extra={"mailgw": {
+                        "queue_id": group.first.queue_id, "node": self.node_id,
+                        "recipients": [e.recipient for e in entries],
+                        "next_hop": str(group.hop), "remote": remote, "status": status,
+                        "reply": reply, "duration": round(seconds, 3)}})
+
+    # -- store calls (run in threads) --------------------------------------------------------
+
+    def _claim(self, limit: int) -> list[store.Claimed]:
+        with self._sessions.begin() as s:
+            return store.claim_due(s, self.node_id, limit, self.lease_seconds)
+
+    def _release(self, ids: list[int]) -> None:
+        with self._sessions.begin() as s:
+            store.release(s, self.node_id, ids)
+
+    def _renew_sync(self, ids: list[int]) -> None:
+        with self._sessions.begin() as s:
+            store.renew_leases(s, self.node_id, ids, self.lease_seconds)
+
+    def _record(self, next_hop: str, pairs: list[tuple[int, Result]],
+                message_pk: int) -> tuple[dict[int, str], bool]:
+        d = self.config.delivery
+        with self._sessions.begin() as s:
+            statuses = store.record_results(
+                s, self.node_id, next_hop, pairs, retry_initial=d.retry_initial,
+                retry_max=d.retry_max, max_age=d.max_age)
+            bounce = None
+            if any(v in ("bounced", "expired") for v in statuses.values()):
+                bounce = queue_bounce(s, message_pk, reporting_mta=self.hostname,
+                                      bounce_from=self.config.bounce_from, max_age=d.max_age)
+        return statuses, bounce is not None

@@ -1,0 +1,104 @@
+"""The post-acceptance stages runner: archive -> transform, once per message, from the store.
+
+The delivery worker calls `prepare()` (in a thread) before a message's first delivery. Each stage
+is a function `(content, facts) -> content`. The result is committed together with
+`processed_at`, so the stages run again only if that commit never happened (a crash replays them).
+If a stage raises, the message is parked with the stage name and error and is not delivered; the
+operator replays it with `mailgw queue retry` (DESIGN example 7: nothing is lost on error).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgw.queue import store
+from mailgw.store.models import Message
+
+log = logging.getLogger("mailgw.pipeline")
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """What a post-acceptance stage may know about the message besides its bytes."""
+
+    queue_id: str
+    message_id: str
+    direction: str
+    mail_from: str
+    recipients: tuple[str, ...]
+    auth_user: str | None
+    received_at: datetime
+    verdict: str
+    verdict_detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, m: Message) -> MessageFacts:
+        return cls(m.queue_id, m.message_id, m.direction, m.mail_from, tuple(m.recipients),
+                   m.auth_user, m.received_at, m.verdict, dict(m.verdict_detail or {}))
+
+
+Stage = Callable[[bytes, MessageFacts], bytes]
+
+
+def default_stages() -> list[tuple[str, Stage]]:
+    """The stages in their order: archive, then transform (DKIM signing is the last step)."""
+    from mailgw.pipeline.stages import archive, transform
+
+    return [("archive", archive.run), ("transform", transform.run)]
+
+
+class Parked(Exception):
+    """A stage failed; the message is parked."""
+
+    def __init__(self, stage: str, error: str) -> None:
+        super().__init__(f"{stage}: {error}")
+        self.stage = stage
+        self.error = error
+
+
+def run_stages(content: bytes, facts: MessageFacts, stages: Sequence[tuple[str, Stage]]) -> bytes:
+    """Run `stages` in order; raise Parked naming the stage that failed."""
+    for name, stage in stages:
+        try:
+            content = stage(content, facts)
+        except Exception as exc:  # any failure parks the message: never "continue", never lose it
+            raise Parked(name, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(content, bytes):
+            raise Parked(name, f"stage returned {type(content).__name__}, not bytes")
+    return content
+
+
+def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
+            stages: Sequence[tuple[str, Stage]] | None = None) -> bytes | None:
+    """The bytes to deliver for a message, running the stages first if they have not run.
+
+    Returns None if the message is (or has just been) parked.
+    """
+    with sessions() as s:
+        m = s.get(Message, message_pk)
+        if m is None or m.status == "parked":
+            return None
+        if m.processed_at is not None:
+            return m.content
+        facts, content = MessageFacts.of(m), m.content
+    try:
+        # CPU work (signing, extraction) runs here, outside any transaction.
+        out = run_stages(content, facts, default_stages() if stages is None else stages)
+    except Parked as exc:
+        with sessions.begin() as s:
+            store.park(s, node_id, message_pk, exc.stage, exc.error)
+        log.error("%s: parked in stage %s: %s", facts.queue_id, exc.stage, exc.error)
+        return None
+    with sessions.begin() as s:
+        if store.mark_processed(s, message_pk, out):
+            return out
+    # Another worker processed it first; deliver what it stored, so every copy is identical.
+    with sessions() as s:
+        return s.scalar(select(Message.content).where(Message.id == message_pk))

@@ -1,0 +1,2 @@
+"""Pipeline stages, one module each (pre-acceptance: parse, identify, classify, decide;
+post-acceptance: archive, transform)."""

@@ -1,0 +1,186 @@
+"""Worker-side queue operations: claim due entries with a lease, record results, release.
+
+Sync SQLAlchemy, called from worker threads (never from the event loop). Every function works in
+the caller's session and does not commit: the caller wraps it in `Session.begin()`, so a claim or a
+result and the bounce it causes are one transaction.
+
+Several nodes may share one PostgreSQL database: a claim selects due rows `FOR UPDATE SKIP LOCKED`
+and stamps them with a lease (`locked_by`, `locked_until`); a leased row is not due for anyone
+else until the lease runs out, so a crashed node's entries are replayed by the others. On SQLite
+the engine begins every transaction with BEGIN IMMEDIATE, so select-then-stamp is atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from mailgw.delivery.result import DELIVERED, PERMANENT, Result
+from mailgw.store.models import FINAL_STATUSES, Message, QueueEntry, utcnow
+
+ACTIVE_STATUSES = ("queued", "deferred")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One leased entry, with what the worker needs to route and group it."""
+
+    entry_id: int
+    message_pk: int
+    queue_id: str
+    mail_from: str
+    recipient: str
+    domain: str
+    attempts: int
+
+
+def claim_due(session: Session, node_id: str, limit: int, lease_seconds: float,
+              now: datetime | None = None) -> list[Claimed]:
+    """Lease up to `limit` due entries to `node_id`; entries of one message come together."""
+    now = now or utcnow()
+    due = (
+        select(QueueEntry.id)
+        .join(Message, Message.id == QueueEntry.message_pk)
+        .where(QueueEntry.status.in_(ACTIVE_STATUSES),
+               QueueEntry.next_attempt_at <= now,
+               or_(QueueEntry.locked_until.is_(None), QueueEntry.locked_until <= now),
+               Message.status != "parked")
+        .order_by(QueueEntry.next_attempt_at, QueueEntry.message_pk, QueueEntry.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Rows another node is claiming right now are skipped, not waited for.
+        due = due.with_for_update(skip_locked=True, of=QueueEntry)
+    ids = list(session.scalars(due))
+    if not ids:
+        return []
+    session.execute(
+        update(QueueEntry).where(QueueEntry.id.in_(ids))
+        .values(locked_by=node_id, locked_until=now + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False))
+    rows = session.execute(
+        select(QueueEntry.id, QueueEntry.message_pk, Message.queue_id, Message.mail_from,
+               QueueEntry.recipient, QueueEntry.domain, QueueEntry.attempts)
+        .join(Message, Message.id == QueueEntry.message_pk)
+        .where(QueueEntry.id.in_(ids))
+        .order_by(QueueEntry.next_attempt_at, QueueEntry.message_pk, QueueEntry.id))
+    return [Claimed(*row) for row in rows]
+
+
+def renew_leases(session: Session, node_id: str, entry_ids: Iterable[int],
+                 lease_seconds: float) -> int:
+    """Extend our leases on entries still being delivered (a long transfer keeps its rows)."""
+    ids = list(entry_ids)
+    if not ids:
+        return 0
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    res = session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.id.in_(ids), QueueEntry.locked_by == node_id)
+        .values(locked_until=until).execution_options(synchronize_session=False))
+    return res.rowcount  # type: ignore[attr-defined]
+
+
+def release(session: Session, node_id: str, entry_ids: Iterable[int]) -> int:
+    """Give back our leases without an attempt (shutdown, parked message): due again at once."""
+    ids = list(entry_ids)
+    if not ids:
+        return 0
+    res = session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.id.in_(ids), QueueEntry.locked_by == node_id)
+        .values(locked_by=None, locked_until=None).execution_options(synchronize_session=False))
+    return res.rowcount  # type: ignore[attr-defined]
+
+
+def backoff(attempts: int, retry_initial: float, retry_max: float) -> float:
+    """Seconds before the next try after `attempts` failed ones: initial, doubling, capped."""
+    return float(min(retry_max, retry_initial * (2 ** max(0, attempts - 1))))
+
+
+def record_results(session: Session, node_id: str, next_hop: str,
+                   results: Sequence[tuple[int, Result]], *, retry_initial: float,
+                   retry_max: float, max_age: float, now: datetime | None = None) -> dict[int, str]:
+    """Store one attempt's outcome per entry; return entry id -> new status.
+
+    Temporary failures are deferred with exponential backoff, or expired once the message is older
+    than `max_age`. An entry already final (deleted by the operator meanwhile, or delivered by
+    another node after our lease ran out) keeps its status.
+    """
+    now = now or utcnow()
+    by_id = dict(results)
+    entries = session.scalars(
+        select(QueueEntry).where(QueueEntry.id.in_(list(by_id)))).all()
+    out: dict[int, str] = {}
+    touched: set[int] = set()
+    for entry in entries:
+        result = by_id[entry.id]
+        if entry.status in FINAL_STATUSES:
+            out[entry.id] = entry.status
+            continue
+        entry.attempts += 1
+        entry.last_attempt_at = now
+        entry.last_reply = result.reply[:2000]
+        entry.next_hop = next_hop
+        if entry.locked_by == node_id:
+            entry.locked_by = None
+            entry.locked_until = None
+        if result.kind == DELIVERED:
+            entry.status, entry.final_at = "delivered", now
+        elif result.kind == PERMANENT:
+            entry.status, entry.final_at = "bounced", now
+        else:
+            expires = entry.message.received_at + timedelta(seconds=max_age)
+            if now >= expires:
+                entry.status, entry.final_at = "expired", now
+            else:
+                entry.status = "deferred"
+                # Never wait past the expiry time: the sender hears about it on time.
+                delay = timedelta(seconds=backoff(entry.attempts, retry_initial, retry_max))
+                entry.next_attempt_at = min(now + delay, expires)
+        out[entry.id] = entry.status
+        touched.add(entry.message_pk)
+    session.flush()
+    for message_pk in touched:
+        finish_if_final(session, message_pk)
+    return out
+
+
+def finish_if_final(session: Session, message_pk: int) -> bool:
+    """Mark the message done when every one of its entries is final."""
+    open_count = session.scalar(
+        select(func.count()).select_from(QueueEntry)
+        .where(QueueEntry.message_pk == message_pk,
+               QueueEntry.status.not_in(FINAL_STATUSES)))
+    if open_count:
+        return False
+    session.execute(update(Message).where(Message.id == message_pk).values(status="done")
+                    .execution_options(synchronize_session=False))
+    return True
+
+
+def park(session: Session, node_id: str, message_pk: int, stage: str, error: str) -> None:
+    """A post-acceptance stage failed: hold the message (not delivered) until `queue retry`."""
+    session.execute(
+        update(Message).where(Message.id == message_pk)
+        .values(status="parked", parked_stage=stage, parked_error=error[:2000])
+        .execution_options(synchronize_session=False))
+    session.execute(
+        update(QueueEntry)
+        .where(QueueEntry.message_pk == message_pk, QueueEntry.locked_by == node_id)
+        .values(locked_by=None, locked_until=None).execution_options(synchronize_session=False))
+
+
+def mark_processed(session: Session, message_pk: int, content: bytes,
+                   now: datetime | None = None) -> bool:
+    """Store the post-processed bytes once; False if another worker already did."""
+    res = session.execute(
+        update(Message)
+        .where(Message.id == message_pk, Message.processed_at.is_(None))
+        .values(content=content, size=len(content), processed_at=now or utcnow())
+        .execution_options(synchronize_session=False))
+    return res.rowcount == 1  # type: ignore[attr-defined]
