@@ -135,43 +135,44 @@ class DeliveryService:
         """Claim one batch and deliver it to the end; the number of entries claimed."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        tasks = await self._claim_and_spawn(self._concurrency * 8)
+        claimed, tasks = await self._claim_and_spawn(self._concurrency * 8)
         await asyncio.gather(*tasks, return_exceptions=True)
-        return sum(len(g.entries) for g in getattr(self, "_last_groups", []))
+        return claimed
 
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
         while not self._stopping:
             free = self._concurrency - len(self._tasks)
-            full = False
             if free > 0:
                 limit = free * 8
                 try:
-                    tasks = await self._claim_and_spawn(limit)
-                    full = sum(len(g.entries) for g in self._last_groups) >= limit
+                    claimed, _ = await self._claim_and_spawn(limit)
                 except Exception:
                     # The store is down or busy: keep the loop alive and try again.
                     log.exception("delivery: claiming due entries failed")
-                    tasks = []
-                if full and tasks:
-                    await asyncio.sleep(0)
-                    continue
+                    claimed = 0
+                if claimed >= limit:
+                    continue  # more may be due right now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), self.poll_interval)
             self._event.clear()
 
-    async def _claim_and_spawn(self, limit: int) -> list[asyncio.Task[None]]:
+    async def _claim_and_spawn(self, limit: int) -> tuple[int, list[asyncio.Task[None]]]:
         claimed = await asyncio.to_thread(self._claim, limit)
-        self._last_groups = self._group(claimed)
         tasks = []
-        for group in self._last_groups:
+        for group in self._group(claimed):
             self._inflight.update(group.ids)
             task = asyncio.create_task(self._deliver(group))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._task_done)
             tasks.append(task)
-        return tasks
+        return len(claimed), tasks
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # A free slot: claim more without waiting for the next poll.
+        self._event.set()
 
     def _group(self, claimed: Sequence[store.Claimed]) -> list[Group]:
         d = self.config.delivery
