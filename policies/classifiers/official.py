@@ -1,0 +1,200 @@
+"""Official document (Decree 30/2020/NĐ-CP layout): signals counted per document, line by line.
+
+A document is official when it shows at least `min_signals` (4) of the seven layout signals:
+
+1. issuing body     a line beginning with a state body's name in capitals (`UBND TỈNH PHÚ THỌ`,
+                    `SỞ TÀI CHÍNH`, `ỦY BAN NHÂN DÂN`), then another word in capitals or alone;
+2. national motto   `CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM` and/or `Độc lập - Tự do - Hạnh phúc`,
+                    in any letter case;
+3. number, symbol   a line beginning `Số:` + number (blank in a draft) + `/` + optional year `/` +
+                    a symbol of abbreviations (`4279/UBND-KGVX`, `15/2024/TT-BTC`, `  /QĐ-UBND`);
+4. place and date   `<place>, ngày D tháng M năm YYYY` (day and month may be blank);
+5. subject or type  a line beginning `V/v`, or a line that is only a document type in capitals;
+6. recipients       a line beginning `Nơi nhận:`;
+7. signing          `KT.`/`TM.`/`TL.`/`TUQ.`/`Q.` + a title in capitals, or a line ending with a
+                    signer's title in capitals (`CHỦ TỊCH`, `PHÓ GIÁM ĐỐC`, `HIỆU TRƯỞNG`).
+
+Signals 1, 3, 5, 6 are tested at the start of a line, 2, 4, 7 anywhere in it (a PDF often gives
+both header columns as one line). Letter case matters where the decree writes capitals: "Sở Tài
+chính đề nghị ..." in a sentence is no header. Lines are compared after `policies.text.normalize`.
+Signals 2 and 4 are also looked for across two neighbouring lines, for plain-text bodies wrapped
+at a fixed width; no signal is ever added up across two documents.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from policies.evidence import Evidence
+from policies.text import display, is_upper_word, normalize
+
+MIN_SIGNALS = 4
+
+SIGNAL_NAMES = {
+    1: "issuing_body",
+    2: "national_motto",
+    3: "document_number",
+    4: "place_date",
+    5: "subject_or_type",
+    6: "recipients_block",
+    7: "signing_authority",
+}
+
+# Names of state bodies that open the issuing-body line (signal 1). Longer names first so
+# `ỦY BAN NHÂN DÂN` wins over `BAN`; all are compared in capitals, as written in a header.
+_BODIES = sorted(
+    {
+        normalize(b)
+        for b in (
+            "UBND", "ỦY BAN NHÂN DÂN", "UỶ BAN NHÂN DÂN", "HĐND", "HỘI ĐỒNG NHÂN DÂN", "SỞ",
+            "VĂN PHÒNG", "BAN", "THANH TRA", "TRUNG TÂM", "CHI CỤC", "CỤC", "TỔNG CỤC", "BỘ",
+            "TRƯỜNG", "TRẠM", "PHÒNG", "CÔNG AN", "TỈNH ỦY", "HUYỆN ỦY", "THÀNH ỦY", "THỊ ỦY",
+            "ĐẢNG ỦY", "ĐẢNG BỘ", "CHI BỘ", "BỆNH VIỆN", "VIỆN", "HỌC VIỆN", "KHO BẠC",
+            "BẢO HIỂM XÃ HỘI", "NGÂN HÀNG NHÀ NƯỚC", "TÒA ÁN", "TOÀ ÁN", "ĐÀI", "CHI NHÁNH",
+            "BỘ CHỈ HUY", "BAN CHỈ HUY", "BAN CHỈ ĐẠO", "BAN QUẢN LÝ", "CHÍNH PHỦ", "QUỐC HỘI",
+            "THỦ TƯỚNG", "MẶT TRẬN", "ỦY BAN MẶT TRẬN", "UBMTTQ", "LIÊN ĐOÀN", "ĐOÀN", "HỘI",
+            "HỘI ĐỒNG", "TAND", "VKSND", "ĐẠI HỌC", "QUỸ", "BAN TUYÊN GIÁO", "KIỂM TOÁN",
+            "BQL", "VP", "BCH", "BCĐ",
+        )
+    },
+    key=len,
+    reverse=True,
+)
+
+# Document types that make up a whole line (signal 5), as Decree 30 (Appendix III) names them.
+_DOC_TYPES = {
+    normalize(t)
+    for t in (
+        "QUYẾT ĐỊNH", "KẾ HOẠCH", "BÁO CÁO", "THÔNG BÁO", "TỜ TRÌNH", "CHỈ THỊ", "CÔNG ĐIỆN",
+        "GIẤY MỜI", "BIÊN BẢN", "HƯỚNG DẪN", "NGHỊ QUYẾT", "QUY CHẾ", "QUY ĐỊNH", "CHƯƠNG TRÌNH",
+        "PHƯƠNG ÁN", "ĐỀ ÁN", "DỰ ÁN", "GIẤY GIỚI THIỆU", "GIẤY ỦY QUYỀN", "GIẤY UỶ QUYỀN",
+        "THÔNG CÁO", "CÔNG VĂN", "HỢP ĐỒNG", "BẢN GHI NHỚ", "BẢN THỎA THUẬN", "BẢN THOẢ THUẬN",
+        "GIẤY NGHỈ PHÉP", "PHIẾU GỬI", "PHIẾU CHUYỂN", "PHIẾU BÁO", "THƯ CÔNG", "NGHỊ ĐỊNH",
+        "THÔNG TƯ", "THÔNG TƯ LIÊN TỊCH", "LUẬT", "PHÁP LỆNH", "ĐIỀU LỆ", "KẾT LUẬN",
+        "CHỈ THỊ", "ĐỀ CƯƠNG", "DỰ THẢO", "TỜ TRÌNH DỰ THẢO",
+    )
+}
+
+_SIGNER_TITLES = [
+    normalize(t)
+    for t in (
+        "CHỦ TỊCH", "GIÁM ĐỐC", "CHÁNH VĂN PHÒNG", "CHÁNH THANH TRA", "CHÁNH ÁN",
+        "BÍ THƯ", "THỦ TƯỚNG", "THỦ TRƯỞNG", "TỔNG GIÁM ĐỐC", "TỔNG CỤC TRƯỞNG", "CỤC TRƯỞNG",
+        "CHI CỤC TRƯỞNG", "BỘ TRƯỞNG", "THỨ TRƯỞNG", "VIỆN TRƯỞNG", "HIỆU TRƯỞNG",
+        "CHỈ HUY TRƯỞNG", "TRƯỞNG BAN", "TRƯỞNG PHÒNG", "TRƯỞNG TRẠM", "TRƯỞNG ĐOÀN",
+        "TRƯỞNG KHOA", "TRƯỞNG CÔNG AN", "TRƯỞNG ĐÀI", "TRƯỞNG CHI NHÁNH", "GIÁM ĐỐC SỞ",
+        "KẾ TOÁN TRƯỞNG", "TRƯỞNG TRUNG TÂM", "TRƯỞNG BAN QUẢN LÝ", "TRƯỞNG THÔN",
+    )
+]
+
+_BLANK = r"[ ._…\-]*"
+_NUMBER = rf"(?:\d[\d.,]*[a-zA-Z]?|{_BLANK})"
+# One abbreviation of a symbol starts with a capital; `TTr` (tờ trình) has small letters.
+_ABBR = r"[A-ZĐ][A-Za-zĐđ0-9&]*"
+_SYMBOL = rf"{_ABBR}(?:\s?-\s?{_ABBR})*"
+_NUMBER_LINE = re.compile(
+    rf"^(?i:số)\s*:\s*{_NUMBER}\s*/\s*(?:(?:19|20)\d\d\s*/\s*)?(?P<sym>{_SYMBOL})(?=$|[\s,;.)])"
+)
+_MOTTO = re.compile(
+    r"cộng\s*hòa\s+xã\s+hội\s+chủ\s+nghĩa\s+việt\s+nam|độc\s+lập\s*-?\s*tự\s+do\s*-?\s*hạnh\s+phúc"
+)
+_PLACE_DATE = re.compile(
+    rf"[^\W\d_][^,]{{0,40}},\s*ngày\s*(?:\d{{1,2}}|{_BLANK})\s*tháng\s*(?:\d{{1,2}}|{_BLANK})"
+    rf"\s*năm\s*(?:\d{{4}}|\d{{2}}{_BLANK})"
+)
+_SUBJECT = re.compile(r"^V\s?/\s?V\b", re.IGNORECASE)
+_RECIPIENTS = re.compile(r"^nơi\s*nhận\s*:", re.IGNORECASE)
+_SIGN_PREFIX = re.compile(r"(?:^|[\s(\[])(?:KT|TM|TL|TUQ|Q)\s?\.\s*(?P<title>\S+)")
+_ENDS_WITH_TITLE = re.compile(
+    r"(?:^|\s)(?:PHÓ\s+)?(?:" + "|".join(re.escape(t) for t in _SIGNER_TITLES) + r")\s*[.:]?$"
+)
+# Leading decorations a header line may carry in extracted text (bullets, quotes, table bars).
+_LEAD = re.compile(r"^[\s|*•\-\"'“”‘’(\[]+")
+
+
+@dataclass(frozen=True)
+class DocumentSignals:
+    """The signals found in one document, with the first line showing each."""
+
+    part: str
+    signals: dict[int, str]
+
+    @property
+    def count(self) -> int:
+        return len(self.signals)
+
+    def is_official(self, min_signals: int = MIN_SIGNALS) -> bool:
+        return self.count >= min_signals
+
+    def evidence(self) -> list[Evidence]:
+        return [Evidence.of(self.part, SIGNAL_NAMES[n], text)
+                for n, text in sorted(self.signals.items())]
+
+
+def _issuing_body(line: str) -> bool:
+    for body in _BODIES:
+        if line.startswith(body):
+            rest = line[len(body):]
+            if not rest:
+                return True
+            if not rest[0].isspace():
+                continue  # `BANG...` is not `BAN`
+            words = rest.split()
+            return bool(words) and is_upper_word(words[0].strip(",.:;-"))
+    return False
+
+
+def _doc_type(line: str) -> bool:
+    return line.rstrip(" .:") in _DOC_TYPES
+
+
+def _signing(line: str) -> bool:
+    m = _SIGN_PREFIX.search(line)
+    if m and is_upper_word(m.group("title")) and len(m.group("title")) >= 2:
+        return True
+    return bool(_ENDS_WITH_TITLE.search(line))
+
+
+def line_signals(line: str) -> set[int]:
+    """The signals one normalised line shows (exposed for the tests)."""
+    found: set[int] = set()
+    head = _LEAD.sub("", line)
+    low = line.casefold()
+    if _issuing_body(head):
+        found.add(1)
+    if _MOTTO.search(low):
+        found.add(2)
+    if _NUMBER_LINE.match(head):
+        found.add(3)
+    if _PLACE_DATE.search(low):
+        found.add(4)
+    if _SUBJECT.match(head) or _doc_type(head):
+        found.add(5)
+    if _RECIPIENTS.match(head):
+        found.add(6)
+    if _signing(line):
+        found.add(7)
+    return found
+
+
+def document_signals(part: str, lines: Sequence[str]) -> DocumentSignals:
+    """Count the Decree 30 signals of one document's lines."""
+    signals: dict[int, str] = {}
+    previous = previous_raw = ""
+    for raw in lines:
+        line = normalize(raw)
+        if not line:
+            continue
+        for n in line_signals(line):
+            signals.setdefault(n, display(raw))
+        if previous and (2 not in signals or 4 not in signals):
+            # A wrapped plain-text line: the motto or the date may straddle the break.
+            joined = f"{previous} {line}".casefold()
+            if 2 not in signals and _MOTTO.search(joined):
+                signals[2] = display(f"{previous_raw} {raw}")
+            if 4 not in signals and _PLACE_DATE.search(joined):
+                signals[4] = display(f"{previous_raw} {raw}")
+        previous, previous_raw = line, raw
+    return DocumentSignals(part, signals)

