@@ -25,9 +25,10 @@ from mailgw.delivery.result import Result, permanent, temporary
 class DnsFailure(Exception):
     """A lookup failed; `permanent` says whether retrying can help."""
 
-    def __init__(self, message: str, permanent: bool) -> None:
+    def __init__(self, message: str, permanent: bool, code: str = "") -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.code = code or ("550 5.1.2" if permanent else "451 4.4.3")
 
 
 class MxResolver:
@@ -77,7 +78,8 @@ class MxResolver:
         mx = [(r.preference, r.exchange.to_text(omit_final_dot=True))  # type: ignore[attr-defined]
               for r in records]
         if any(name in ("", ".") for _, name in mx):
-            raise DnsFailure(f"{domain}: the domain accepts no mail (null MX)", permanent=True)
+            raise DnsFailure(f"{domain}: the domain accepts no mail (null MX)", permanent=True,
+                             code="556 5.1.10")
         random.shuffle(mx)
         mx.sort(key=lambda pm: pm[0])
         return [name for _, name in mx]
@@ -95,8 +97,7 @@ async def send(resolver: MxResolver, domain: str, mail_from: str, recipients: Se
     try:
         hosts = await resolver.mail_hosts(domain)
     except DnsFailure as exc:
-        code = "550 5.1.2" if exc.permanent else "451 4.4.3"
-        return all_((permanent if exc.permanent else temporary)(f"{code} {exc}")), ""
+        return all_((permanent if exc.permanent else temporary)(f"{exc.code} {exc}")), ""
     tried: list[str] = []
     for host in hosts:
         try:
