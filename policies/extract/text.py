@@ -1,0 +1,60 @@
+"""Bytes to text and text to lines: charset decoding with fallbacks, control-character removal.
+
+Used for every text/plain part, HTML part, and text-like file. No Vietnamese normalisation here
+(NFC, tone placement, dashes): the classifiers do that.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+# C0 controls except tab, DEL, C1 controls, and zero-width characters used to split words
+# so that a DLP keyword no longer matches.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
+_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def known_charset(name: str | None) -> str | None:
+    """The Python codec name for a declared charset, or None when unknown or absent."""
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip('"').lower()).name
+    except (LookupError, ValueError):
+        return None
+
+
+def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
+    """Decode with the declared charset, else utf-8, else windows-1258; never fails.
+
+    Returns the text and whether a fallback was needed (the declared charset was wrong or unknown).
+    """
+    codec = known_charset(charset)
+    tried: list[str] = []
+    for name in (codec, "utf-8", "cp1258"):
+        if name is None or name in tried:
+            continue
+        tried.append(name)
+        try:
+            return data.decode(name), name != codec
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return data.decode(codec or "utf-8", errors="replace"), True
+
+
+def clean(text: str) -> str:
+    """Remove control and zero-width characters (keeps tabs and line breaks' effect elsewhere)."""
+    return _CONTROL.sub("", text)
+
+
+def to_lines(text: str, limit: int = 200_000) -> list[str]:
+    """Split text into cleaned lines, dropping blank ones, keeping at most `limit` lines."""
+    out: list[str] = []
+    for raw in _LINE_BREAKS.split(text):
+        line = clean(raw).rstrip()
+        if line.strip():
+            out.append(line)
+            if len(out) >= limit:
+                break
+    return out

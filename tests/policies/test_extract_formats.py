@@ -1,0 +1,188 @@
+"""Text extraction per file format: every place a document can hold text gives lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.extract import extract
+
+from .docgen import (
+    DEJAVU,
+    cp1258,
+    make_docx,
+    make_message,
+    make_odf,
+    make_pdf,
+    make_xlsx,
+    make_zip,
+)
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+needs_font = pytest.mark.skipif(not DEJAVU.exists(), reason="fonts-dejavu-core is not installed")
+
+
+def _pdf(lines: list[str]) -> bytes:
+    if not DEJAVU.exists():
+        pytest.skip("fonts-dejavu-core is not installed")
+    return make_pdf(lines)
+
+
+def _only_document(raw: bytes, part: str):
+    docs = [d for d in extract(raw).documents if d.part == part]
+    assert len(docs) == 1, [d.part for d in extract(raw).documents]
+    return docs[0]
+
+
+FILE_CASES = [
+    # (case, builder, declared type, file name, sniffed kind, lines that must be present)
+    ("docx paragraphs", lambda: make_docx(["UBND TỈNH PHÚ THỌ", "Số: 12/QĐ-UBND"]), DOCX,
+     "qd.docx", "docx", ["UBND TỈNH PHÚ THỌ", "Số: 12/QĐ-UBND"]),
+    ("docx table cells", lambda: make_docx(table=[["SỞ TÀI CHÍNH", "CỘNG HÒA XÃ HỘI"],
+                                                  ["Số: 5/STC", "MẬT"]]), DOCX,
+     "t.docx", "docx", ["SỞ TÀI CHÍNH", "CỘNG HÒA XÃ HỘI", "Số: 5/STC", "MẬT"]),
+    ("docx header and footer", lambda: make_docx(["thân"], header="TUYỆT MẬT", footer="Nơi nhận:"),
+     DOCX, "h.docx", "docx", ["TUYỆT MẬT", "thân", "Nơi nhận:"]),
+    ("docx runs joined",
+     lambda: make_docx(split_runs=[["MẬ", "T"], ["Số: 4", "279/UBND", "-KGVX"]]),
+     DOCX, "r.docx", "docx", ["MẬT", "Số: 4279/UBND-KGVX"]),
+    ("docx footnote", lambda: make_docx(["x"], footnote="Độ mật: Mật"), DOCX, "f.docx", "docx",
+     ["x", "Độ mật: Mật"]),
+    ("docx declared octet-stream", lambda: make_docx(["KẾ HOẠCH"]), "application/octet-stream",
+     "x.docx", "docx", ["KẾ HOẠCH"]),
+    ("xlsx every sheet", lambda: make_xlsx({"A": [["STT", "Huyện"], [1, "Lâm Thao"]],
+                                            "B": [["TỐI MẬT"]]}, hidden="B"), XLSX,
+     "s.xlsx", "xlsx", ["STT", "Huyện", "1", "Lâm Thao", "TỐI MẬT"]),
+    ("odt paragraphs and page header", lambda: make_odf(["KẾ HOẠCH", "Số: 98/KH-SGDĐT"],
+                                                        header="MẬT"),
+     "application/vnd.oasis.opendocument.text", "k.odt", "odt",
+     ["MẬT", "KẾ HOẠCH", "Số: 98/KH-SGDĐT"]),
+    ("ods cells", lambda: make_odf([], cells=[["Huyện", "Số hộ"], ["Thanh Ba", "120"]]),
+     "application/vnd.oasis.opendocument.spreadsheet", "s.ods", "ods",
+     ["Huyện", "Số hộ", "Thanh Ba", "120"]),
+    ("pdf lines", lambda: _pdf(["ỦY BAN NHÂN DÂN", "Số: 2445/QĐ-UBND", "QUYẾT ĐỊNH"]),
+     "application/pdf", "qd.pdf", "pdf", ["ỦY BAN NHÂN DÂN", "Số: 2445/QĐ-UBND", "QUYẾT ĐỊNH"]),
+    ("plain text attachment", lambda: "Độ mật: Tối mật\nnội dung".encode(), "text/plain",
+     "ghi-chu.txt", "text", ["Độ mật: Tối mật", "nội dung"]),
+]
+
+
+@pytest.mark.parametrize(("case", "build", "ctype", "name", "kind", "lines"), FILE_CASES,
+                         ids=[c[0] for c in FILE_CASES])
+def test_file_text_is_extracted(case, build, ctype, name, kind, lines):
+    raw = make_message(attachments=[(name, ctype, build())])
+    result = extract(raw)
+    doc = _only_document(raw, f"attachment {name}")
+    assert doc.kind == kind
+    for line in lines:
+        assert line in doc.lines, (line, doc.lines)
+    attachment = next(a for a in result.attachments if a.part == f"attachment {name}")
+    assert attachment.filename == name
+    assert attachment.sniffed_type == kind
+    assert not attachment.unreadable
+
+
+def test_docx_text_box_is_read_once():
+    raw = make_message(attachments=[("tb.docx", DOCX, make_docx(["x"], textbox="MẬT"))])
+    doc = _only_document(raw, "attachment tb.docx")
+    assert doc.lines.count("MẬT") == 1
+    assert "Nội dung có hộp văn bản" in doc.lines
+
+
+def test_body_text_and_html_are_documents():
+    html = ("<html><head><style>p{color:red}</style><title>t</title></head><body>"
+            "<p>UBND TỈNH <b>PHÚ</b> THỌ</p><table><tr><td>Số: 1/UBND-VP</td><td>MẬT</td></tr>"
+            "</table><div>Nơi nhận:<br>- Như trên;</div><script>var x='ẩn';</script></body></html>")
+    raw = make_message("Dòng một\nDòng hai", html=html)
+    result = extract(raw)
+    text = _only_document(raw, "body")
+    assert text.kind == "text"
+    assert text.lines == ("Dòng một", "Dòng hai")
+    page = next(d for d in result.documents if d.part == "body (html)")
+    assert page.kind == "html"
+    for line in ("UBND TỈNH PHÚ THỌ", "Số: 1/UBND-VP", "MẬT", "Nơi nhận:", "- Như trên;"):
+        assert line in page.lines
+    assert not any("color" in line or "ẩn" in line for line in page.lines)
+
+
+CHARSET_CASES = [
+    # (case, charset header value, transfer encoding, body bytes)
+    ("utf-8 base64", "utf-8", "base64", "Số: 12/QĐ-UBND".encode()),
+    ("utf-8 QP upper case", "UTF-8", "Quoted-Printable", "Số: 12/QĐ-UBND".encode()),
+    ("windows-1258", "windows-1258", "8bit", cp1258("Số: 12/QĐ-UBND")),
+    ("wrong charset label", "us-ascii", "8bit", "Số: 12/QĐ-UBND".encode()),
+    ("no charset, cp1258 bytes", None, "8bit", cp1258("Số: 12/QĐ-UBND")),
+]
+
+
+def _encode(data: bytes, cte: str) -> bytes:
+    import base64
+    import quopri
+
+    if cte.lower() == "base64":
+        return base64.encodebytes(data)
+    if cte.lower() == "quoted-printable":
+        return quopri.encodestring(data)
+    return data
+
+
+@pytest.mark.parametrize(("case", "charset", "cte", "body"), CHARSET_CASES,
+                         ids=[c[0] for c in CHARSET_CASES])
+def test_charsets(case, charset, cte, body):
+    import unicodedata
+
+    ctype = "text/plain" + (f"; charset={charset}" if charset else "")
+    raw = (f"From: a@x.vn\r\nMIME-Version: 1.0\r\nContent-Type: {ctype}\r\n"
+           f"Content-Transfer-Encoding: {cte}\r\n\r\n").encode() + _encode(body, cte)
+    doc = _only_document(raw, "body")
+    # windows-1258 spells some tones with combining marks; the classifiers normalise (NFC).
+    assert [unicodedata.normalize("NFC", line) for line in doc.lines] == ["Số: 12/QĐ-UBND"]
+
+
+def test_control_characters_are_removed():
+    raw = "From: a@x.vn\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nM\x00Ậ\u200bT\x07\r\n"
+    doc = _only_document(raw.encode(), "body")
+    assert doc.lines == ("MẬT",)
+
+
+def test_headers_are_decoded_in_order():
+    raw = (b"Received: from a\r\nFrom: =?UTF-8?B?VsSDbiB0aMawIFVCTkQ=?= <vt@phutho.gov.vn>\r\n"
+           b"Subject: =?utf-8?Q?K=E1=BA=BF_ho=E1=BA=A1ch?=\r\n part two\r\n"
+           b"X-Forwarded-To: b@gmail.com\r\n\r\nbody\r\n")
+    assert extract(raw).headers == [
+        ("Received", "from a"),
+        ("From", "Văn thư UBND <vt@phutho.gov.vn>"),
+        ("Subject", "Kế hoạch part two"),
+        ("X-Forwarded-To", "b@gmail.com"),
+    ]
+
+
+@needs_font
+def test_encrypted_pdf_is_marked():
+    data = make_pdf(["MẬT"], password="bimat")
+    result = extract(make_message(attachments=[("a.pdf", "application/pdf", data)]))
+    attachment = next(a for a in result.attachments if a.part == "attachment a.pdf")
+    assert attachment.encrypted
+    assert any(d.kind == "encrypted_document" for d in result.defects)
+    assert not [d for d in result.documents if d.part == "attachment a.pdf"]
+
+
+CORRUPT_CASES = [
+    ("truncated docx", "x.docx", DOCX, lambda: make_docx(["Số: 1/UBND"])[:900]),
+    ("docx with garbage document.xml", "y.docx", DOCX,
+     lambda: make_zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"\x00\x01"})),
+    ("pdf garbage", "z.pdf", "application/pdf", lambda: b"%PDF-1.7\n" + b"\x00garbage" * 50),
+    ("xlsx with broken xml", "w.xlsx", XLSX, lambda: make_zip(
+        {"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook><sheets",
+         "xl/worksheets/sheet1.xml": b"\xff\xfe<<<"})),
+]
+
+
+@pytest.mark.parametrize(("case", "name", "ctype", "build"), CORRUPT_CASES,
+                         ids=[c[0] for c in CORRUPT_CASES])
+def test_corrupt_files_become_unreadable_facts(case, name, ctype, build):
+    result = extract(make_message(attachments=[(name, ctype, build())]))
+    attachment = next(a for a in result.attachments if a.part == f"attachment {name}")
+    assert attachment.unreadable or any(
+        d.kind == "unreadable" and d.part.startswith(f"attachment {name}") for d in result.defects
+    )
