@@ -1,4 +1,4 @@
-"""`mailgw config show [--changed] [--json]`: the effective configuration with each key's meaning."""
+"""`mailgw config show [--changed] [--json]`: the effective configuration, key by key."""
 
 from __future__ import annotations
 

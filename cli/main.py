@@ -21,6 +21,7 @@ COMMANDS = (
     ("cli.users", "users"),
     ("cli.serve", "serve"),
     ("cli.queue", "queue"),
+    ("cli.policy", "policy"),
 )
 
 

@@ -13,7 +13,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +188,8 @@ def parse_hostport(value: str, key: str = "listen") -> tuple[str, int]:
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "gateway": {
-        "domains": Key(["phutho.gov.vn"], "Internal mail domains; their subdomains are internal too.",
-                       _domain_list),
+        "domains": Key(["phutho.gov.vn"],
+                       "Internal mail domains; their subdomains are internal too.", _domain_list),
         "data_dir": Key("var", "Directory for everything the embedded defaults write "
                         "(database, certificate, delivered mail).", _str),
         "hostname": Key("", "Name this gateway uses in greetings and Received headers; "
@@ -203,7 +203,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "store": {
         "url": Key("", "Database URL; empty: sqlite:///<data_dir>/mailgw.db. "
-                   "PostgreSQL: postgresql+psycopg://user@host/db.", _str),
+                   "PostgreSQL: postgresql+psycopg://user@host/db.",
+                   _str),
         "sqlite_synchronous": Key("FULL", "SQLite synchronous mode: FULL survives power loss, "
                                   "NORMAL only process crashes.", _choice("FULL", "NORMAL")),
     },

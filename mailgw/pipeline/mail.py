@@ -59,6 +59,7 @@ class Mail:
     # Filled by stages:
     message: EmailMessage | None = None     # parse
     message_id: str = ""                    # parse
+    has_date: bool = True                   # parse: the message has a Date field
     header_from: list[str] = field(default_factory=list)  # parse: addresses in From
     identity: dict[str, Any] = field(default_factory=dict)  # identify: user, unit
     facts: Any = None                       # classify: the flat facts record

@@ -1,0 +1,203 @@
+"""`mailgw serve`: binds the listening sockets, then runs one or more gateway processes.
+
+Each process (a `Node`) runs its own event loop with the listeners, the store writer and the
+delivery workers, all sharing the sockets bound once by the parent: the kernel spreads
+connections over the processes, so CPU-heavy work in one never stalls sessions in another and
+every core is used. The parent only supervises: it forwards SIGTERM/SIGINT and restarts a process
+that died. Claims on queue entries are leases in the store, so several processes (and, on
+PostgreSQL, several machines) never deliver the same entry at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, inspect
+
+from mailgw.auth import make_authenticator
+from mailgw.config import Config, parse_hostport
+from mailgw.delivery.worker import DeliveryService
+from mailgw.pipeline.runner import Pipeline
+from mailgw.smtp.submission import SubmissionContext, SubmissionSMTP
+from mailgw.store.db import StoreError, is_sqlite, make_engine, session_factory, upgrade
+from mailgw.store.writer import StoreWriter
+from mailgw.tls import server_ssl_context
+
+log = logging.getLogger("mailgw.server")
+
+
+@dataclass
+class Listener:
+    kind: str            # "submission" | "submission_tls"
+    sock: socket.socket
+
+    @property
+    def address(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_listeners(config: Config) -> list[Listener]:
+    """Bind every configured address (SystemExit-free: OSError names the address)."""
+    out: list[Listener] = []
+    wanted = [("submission", a) for a in config.submission.listen]
+    wanted += [("submission_tls", a) for a in config.submission.listen_tls]
+    for kind, address in wanted:
+        host, port = parse_hostport(address)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            for listener in out:
+                listener.sock.close()
+            raise OSError(f"cannot listen on {address} ({kind}): {exc.strerror}") from None
+        sock.listen(512)
+        sock.setblocking(False)
+        out.append(Listener(kind, sock))
+    return out
+
+
+def prepare_store(config: Config) -> Engine:
+    """The engine; the embedded SQLite is upgraded automatically, PostgreSQL must be current."""
+    engine = make_engine(config.store_url, config.store.sqlite_synchronous)
+    if is_sqlite(config.store_url):
+        upgrade(engine)
+        return engine
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except Exception as exc:
+        from mailgw.store.db import describe
+
+        raise StoreError(f"cannot reach the database: {describe(exc)}") from None
+    if "alembic_version" not in tables:
+        raise StoreError("the database has no mailgw schema yet: run `mailgw db upgrade`")
+    return engine
+
+
+class Node:
+    """One gateway process: listeners, store writer, pipeline and delivery workers."""
+
+    def __init__(self, config: Config, engine: Engine | None = None) -> None:
+        self.config = config
+        self.engine = engine or make_engine(config.store_url, config.store.sqlite_synchronous)
+        self.sessions = session_factory(self.engine)
+        self.writer = StoreWriter(self.sessions)
+        self.node_id = f"{config.hostname}:{os.getpid()}"
+        self.delivery = DeliveryService(config, self.engine, self.node_id)
+        self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake)
+        self.servers: list[asyncio.base_events.Server] = []
+
+    async def start(self, listeners: list[Listener]) -> None:
+        loop = asyncio.get_running_loop()
+        tls = server_ssl_context(self.config)
+        ctx = SubmissionContext.build(self.config, self.pipeline,
+                                      make_authenticator(self.config, self.sessions), tls)
+        self.writer.start()
+        for listener in listeners:
+            implicit = listener.kind == "submission_tls"
+            server = await loop.create_server(
+                lambda implicit=implicit: SubmissionSMTP(ctx, implicit_tls=implicit),
+                sock=listener.sock, ssl=tls if implicit else None)
+            self.servers.append(server)
+        await self.delivery.start()
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        await self.delivery.stop()
+        self.writer.stop()
+        self.engine.dispose()
+
+
+async def _run_node(config: Config, listeners: list[Listener]) -> None:
+    node = Node(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start(listeners)
+    await stop.wait()
+    log.info("stopping (pid %d)", os.getpid())
+    await node.stop()
+
+
+def run_node(config: Config, listeners: list[Listener]) -> None:
+    asyncio.run(_run_node(config, listeners))
+
+
+def serve(config: Config, processes: int | None = None) -> None:
+    """Bind, then run `processes` gateway processes until SIGTERM/SIGINT."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = prepare_store(config)
+    engine.dispose()
+    server_ssl_context(config)  # make the self-signed certificate once, before forking
+    listeners = bind_listeners(config)
+    n = processes or config.gateway.processes or os.cpu_count() or 1
+    for listener in listeners:
+        log.info("listening on %s (%s)", listener.address, listener.kind)
+    log.info("store %s; delivery default %s; %d process(es)",
+             engine.url.render_as_string(hide_password=True), config.delivery.default, n)
+    if n == 1:
+        run_node(config, listeners)
+        return
+    _supervise(config, listeners, n)
+
+
+def _supervise(config: Config, listeners: list[Listener], n: int) -> None:
+    children: dict[int, float] = {}
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                run_node(config, listeners)
+            except BaseException:
+                log.exception("gateway process %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = time.monotonic()
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for _ in range(n):
+        spawn()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        started = children.pop(pid, None)
+        if stopping or started is None:
+            continue
+        log.error("gateway process %d exited (status %d); restarting", pid, status)
+        if time.monotonic() - started < 1.0:
+            time.sleep(1.0)  # do not spin if a process dies at once
+        spawn()
+    sys.stdout.flush()

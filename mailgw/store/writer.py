@@ -1,0 +1,132 @@
+"""The store writer: durable commits of accepted messages, grouped (group commit).
+
+Every SMTP session waiting for its 250 hands its Mail to one writer thread per process. The thread
+takes whatever is waiting, writes it in one transaction and wakes every waiter at once; with 20
+concurrent sessions that is one fsync for many messages instead of one each, and no database call
+ever runs on the event loop. If a grouped transaction fails, each message is retried alone so that
+one bad message cannot fail its neighbours; a message whose commit fails gets the exception (the
+edge answers 451 and the client retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailgw.pipeline.mail import Mail
+from mailgw.queue.enqueue import enqueue_rows
+
+log = logging.getLogger("mailgw.store")
+
+
+class StoreUnavailable(Exception):
+    """The message could not be committed; the client must retry."""
+
+
+@dataclass
+class _Pending:
+    mail: Mail
+    future: asyncio.Future[int]
+    loop: asyncio.AbstractEventLoop
+
+
+class StoreWriter:
+    def __init__(self, sessions: sessionmaker[Session], max_batch: int = 64) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mailgw-store-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def commit(self, mail: Mail) -> int:
+        """Store the message and its queue entries; returns the message's primary key."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._queue.put(_Pending(mail, future, loop))
+        return await future
+
+    # -- writer thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            ids = self._commit([p.mail for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                log.error("store commit failed for %s: %s", batch[0].mail.queue_id, _one_line(exc))
+                _resolve(batch[0], error=StoreUnavailable(_one_line(exc)))
+                return
+            for pending in batch:
+                self._write([pending])
+            return
+        for pending, pk in zip(batch, ids, strict=True):
+            _resolve(pending, result=pk)
+
+    def _commit(self, mails: list[Mail]) -> list[int]:
+        with self._sessions.begin() as session:
+            rows = [
+                enqueue_rows(
+                    session, m.mail_from, m.rcpt_tos, m.stored_bytes(), m.direction,
+                    queue_id=m.queue_id, message_id=m.message_id[:998],
+                    auth_user=m.session.auth_user, client_ip=m.session.peer_ip,
+                    client_helo=m.session.helo[:255], received_at=m.received_at,
+                    verdict=m.verdict, verdict_detail=m.verdict_detail,
+                )
+                for m in mails
+            ]
+            session.flush()
+            return [row.id for row in rows]
+
+
+def _resolve(p: _Pending, result: int | None = None, error: Exception | None = None) -> None:
+    def settle() -> None:
+        if p.future.done():  # the session went away meanwhile
+            return
+        if error is not None:
+            p.future.set_exception(error)
+        else:
+            p.future.set_result(result)  # type: ignore[arg-type]
+
+    # A closed loop raises RuntimeError: nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        p.loop.call_soon_threadsafe(settle)
+
+
+def _one_line(exc: BaseException) -> str:
+    from mailgw.store.db import describe
+
+    return describe(exc)
