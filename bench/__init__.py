@@ -1,0 +1,1 @@
+"""Load and speed benchmarks that print figures (never run by pytest). See bench/README.md."""
