@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mailgw.smtp.addresses import AddressError, parse_address
+
 if TYPE_CHECKING:
     from mailgw.config import Config
 
@@ -43,11 +45,20 @@ def ip_key(ip: str) -> str:
     return str(addr)
 
 
-def login_key(login: str) -> str:
-    """The key under which a login name is counted: trimmed, lower-case, bounded length."""
-    # Case variants of a login must share one counter, or an attacker gets a fresh budget per
-    # spelling; the length bound keeps a hostile client from filling memory with huge keys.
-    return login.strip().lower()[:320]
+def login_key(login: str, default_domain: str | None = None) -> str:
+    """The key under which a login name is counted: its canonical address when it parses.
+
+    Every spelling of one account (case, a full-width or IDN form of the domain, the bare user
+    name) must share one counter, or an attacker gets a fresh budget per spelling. What does not
+    parse is counted lower-cased and cut to a bounded length (it can never log in anyway).
+    """
+    text = login.strip()
+    if "@" not in text and default_domain:
+        text = f"{text}@{default_domain}"
+    try:
+        return parse_address(text, utf8=True).key
+    except AddressError:
+        return text.lower()[:320]
 
 
 @dataclass
@@ -67,8 +78,10 @@ class AuthFailureDelay:
     """
 
     def __init__(self, base: float, max_delay: float, *, reset_after: float = 900.0,
-                 max_entries: int = 100_000, clock: Clock = time.monotonic) -> None:
+                 max_entries: int = 100_000, default_domain: str | None = None,
+                 clock: Clock = time.monotonic) -> None:
         self.base = base
+        self.default_domain = default_domain
         self.max_delay = max_delay
         self.reset_after = reset_after
         self.max_entries = max_entries
@@ -80,28 +93,31 @@ class AuthFailureDelay:
         """Seconds to wait before checking this attempt's password: max(IP delay, login delay)."""
         now = self._clock()
         return max(self._delay(self._by_ip, ip_key(ip), now),
-                   self._delay(self._by_login, login_key(login), now))
+                   self._delay(self._by_login, self._login(login), now))
 
     def failure(self, ip: str, login: str) -> None:
         """Record a failed login (wrong password, unknown or disabled user: all the same)."""
         now = self._clock()
         self._bump(self._by_ip, ip_key(ip), now)
-        self._bump(self._by_login, login_key(login), now)
+        self._bump(self._by_login, self._login(login), now)
 
     def success(self, ip: str, login: str) -> None:
         """Record a successful login: the login's count is cleared, the IP's stays."""
-        self._by_login.pop(login_key(login), None)
+        self._by_login.pop(self._login(login), None)
 
     def failures(self, ip: str | None = None, login: str | None = None) -> int:
         """Current failure count for an IP or a login (for logs and tests)."""
         now = self._clock()
         table, key = ((self._by_ip, ip_key(ip)) if ip is not None
-                      else (self._by_login, login_key(login or "")))
+                      else (self._by_login, self._login(login or "")))
         entry = self._live(table, key, now)
         return entry.count if entry else 0
 
     def __len__(self) -> int:
         return len(self._by_ip) + len(self._by_login)
+
+    def _login(self, login: str) -> str:
+        return login_key(login, self.default_domain)
 
     def _live(self, table: OrderedDict[str, _Failures], key: str, now: float) -> _Failures | None:
         entry = table.get(key)
@@ -270,7 +286,8 @@ class SubmissionThrottles:
     def from_config(cls, config: Config, clock: Clock = time.monotonic) -> SubmissionThrottles:
         sub = config.submission
         return cls(
-            auth=AuthFailureDelay(sub.auth_delay_base, sub.auth_delay_max, clock=clock),
+            auth=AuthFailureDelay(sub.auth_delay_base, sub.auth_delay_max,
+                                  default_domain=config.gateway.domains[0], clock=clock),
             per_user=RateLimiter(sub.rate_per_user, clock=clock),
             per_ip=RateLimiter(sub.rate_per_ip, clock=clock),
             connections=ConnectionLimiter(sub.max_connections, sub.max_connections_per_ip),

@@ -62,6 +62,19 @@ def test_delay_grows_per_user_across_ips(clock):
     assert d.delay("203.0.113.9", "other@phutho.gov.vn") == 0
 
 
+def test_spellings_of_one_login_share_a_counter(clock):
+    d = AuthFailureDelay(1, 100, default_domain="phutho.gov.vn", clock=clock)
+    for i, spelling in enumerate(["chutich@phutho.gov.vn", "CHUTICH@PHUTHO.GOV.VN",
+                                  "chutich@ＰＨＵＴＨＯ.gov.vn", " chutich ",
+                                  '"chutich"@phutho.gov.vn']):
+        d.failure(f"198.51.100.{i}", spelling)
+    assert d.failures(login="chutich@phutho.gov.vn") == 5
+    assert d.delay("203.0.113.1", "ChuTich") == 16
+    # Garbage is still counted (bounded), it just never matches an account.
+    d.failure("198.51.100.9", "x" * 10_000)
+    assert d.failures(login="X" * 10_000) == 1
+
+
 def test_applied_delay_is_max_of_ip_and_user(clock):
     d = AuthFailureDelay(1, 100, clock=clock)
     for _ in range(3):
