@@ -64,6 +64,17 @@ def walk_zip(run: Run, data: bytes, label: str, depth: int, examine: Examine) ->
                 status.encrypted = True
                 _encrypted_member(run, member_label, name, info.file_size, "zip")
                 continue
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > limits.max_file_size or (
+                info.file_size > limits.ratio_floor and ratio > limits.max_ratio
+            ):
+                run.defect(member_label, "archive_bomb",
+                           f"{info.file_size} bytes declared from {info.compress_size}")
+                continue
+            if info.file_size > run.remaining():
+                # The message's total budget is spent: stop here, say so once.
+                run.charge(member_label, info.file_size)
+                break
             cap = min(limits.max_file_size, run.remaining())
             try:
                 content = read_member(zf, info, cap, limits.max_ratio, limits.ratio_floor)

@@ -236,3 +236,53 @@ def cp1258(text: str) -> bytes:
         for mark in marks:
             out += mark.encode("cp1258")
     return bytes(out)
+
+
+def make_tnef(files: dict[str, bytes], body: str = "") -> bytes:
+    """A minimal TNEF (winmail.dat) blob: an optional attBody and one attachment per file.
+
+    Layout per MS-OXTNEF: signature, key, then attributes (level, id, type, length, data,
+    checksum); each attachment starts with attAttachRendData, then attAttachTitle and
+    attAttachData.
+    """
+    import struct
+
+    def attribute(level: int, name: int, kind: int, data: bytes) -> bytes:
+        checksum = sum(data) & 0xFFFF
+        return struct.pack("<BHHI", level, name, kind, len(data)) + data + struct.pack(
+            "<H", checksum)
+
+    out = struct.pack("<IH", 0x223E9F78, 0x0001)
+    out += attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x10000))  # attTnefVersion
+    if body:
+        out += attribute(1, 0x800C, 0x0002, body.encode())  # attBody
+    for name, data in files.items():
+        out += attribute(2, 0x9002, 0x0006, b"\x01\x00" + b"\xff" * 12)  # attAttachRendData
+        out += attribute(2, 0x8010, 0x0001, name.encode() + b"\x00")  # attAttachTitle
+        out += attribute(2, 0x800F, 0x0006, data)  # attAttachData
+    return out
+
+
+def set_zip_encrypted(data: bytes) -> bytes:
+    """Mark every member of a zip as encrypted (general-purpose flag bit 0), as a traditional
+    PKWARE-encrypted archive is; Python's zipfile cannot write real encryption."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (pos := out.find(signature, start)) != -1:
+            out[pos + offset] |= 0x01
+            start = pos + 4
+    return bytes(out)
+
+
+def zeros_zip(name: str, size: int) -> bytes:
+    """A zip with one member of `size` zero bytes, written in chunks: a small-on-disk bomb."""
+    out = io.BytesIO()
+    chunk = b"\x00" * (1024 * 1024)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
+            zf.open(name, "w", force_zip64=True) as member:
+        left = size
+        while left > 0:
+            member.write(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+    return out.getvalue()
