@@ -26,6 +26,7 @@ from mailgw.auth import make_authenticator
 from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
 from mailgw.pipeline.runner import Pipeline
+from mailgw.queue.recovery import local_node_id, release_dead_local_leases
 from mailgw.smtp.submission import SubmissionContext, SubmissionSMTP
 from mailgw.store.db import StoreError, is_sqlite, make_engine, session_factory, upgrade
 from mailgw.store.writer import StoreWriter
@@ -93,7 +94,7 @@ class Node:
         self.engine = engine or make_engine(config.store_url, config.store.sqlite_synchronous)
         self.sessions = session_factory(self.engine)
         self.writer = StoreWriter(self.sessions)
-        self.node_id = f"{config.hostname}:{os.getpid()}"
+        self.node_id = local_node_id()
         self.delivery = DeliveryService(config, self.engine, self.node_id)
         self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake)
         self.servers: list[asyncio.base_events.Server] = []
@@ -103,6 +104,7 @@ class Node:
         tls = server_ssl_context(self.config)
         ctx = SubmissionContext.build(self.config, self.pipeline,
                                       make_authenticator(self.config, self.sessions), tls)
+        release_dead_local_leases(self.sessions)
         self.writer.start()
         for listener in listeners:
             implicit = listener.kind == "submission_tls"
