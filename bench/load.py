@@ -770,6 +770,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "attachment": None if source else "PDF",
             "processes": args.processes, "store": "sqlite",
             "sqlite_synchronous": args.sqlite_synchronous, "cpus": os.cpu_count(),
+            # Other work on the machine skews every figure: show how busy it was.
+            "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
         },
     }
     servers: list[CountingServer] = []
@@ -847,7 +849,8 @@ def print_table(report: dict[str, Any]) -> None:
           + (f" ({s['per_session']} messages per session)" if s["per_session"] else
              " (smtp-source: one message per connection)")
           + f", driver {s['driver']}, {s['cpus']} CPUs")
-    print(f"gateway: {s['processes']} processes, SQLite synchronous={s['sqlite_synchronous']}\n")
+    print(f"gateway: {s['processes']} processes, SQLite synchronous={s['sqlite_synchronous']}; "
+          f"load average at start {s['loadavg_1min_at_start']}\n")
 
     def fmt(v: Any, unit: str = "") -> str:
         return "-" if v is None else f"{v}{unit}"
@@ -891,6 +894,10 @@ def print_table(report: dict[str, Any]) -> None:
                   f"{fig['server_cpu_s'] / secs / cpus:.0%}"
                   + (f", sink {fig['sink_cpu_s'] / secs / cpus:.0%}" if "sink_cpu_s" in fig
                      else "") + " of the machine")
+    if s["loadavg_1min_at_start"] > 0.5 * cpus:
+        print(f"warning: the machine was busy at start (load average "
+              f"{s['loadavg_1min_at_start']} on {cpus} CPUs): other processes took CPU from "
+              "this run; repeat on a quiet machine before trusting the figures.")
     if s["driver"] == "python":
         print("note: the python load generator (aiosmtplib, TLS for mailgw) runs on the same "
               "CPUs as the servers it measures; for the ratio prefer --driver smtp-source "
