@@ -21,11 +21,16 @@ class Run:
     used_bytes: int = 0
     parts: int = 0
     budget_reported: bool = False
+    seen_defects: set[tuple[str, str]] = field(default_factory=set)
 
     def defect(self, part: str, kind: str, detail: str = "", ambiguous: bool = False) -> None:
+        # One defect per part and kind: the first detail is enough evidence.
+        key = (part, kind)
+        if key in self.seen_defects:
+            return
+        self.seen_defects.add(key)
         item = Defect(part=part, kind=kind, detail=clean(detail)[:300], ambiguous=ambiguous)
-        if item not in self.result.defects:
-            self.result.defects.append(item)
+        self.result.defects.append(item)
 
     def document(self, part: str, kind: str, lines: list[str]) -> None:
         self.result.documents.append(

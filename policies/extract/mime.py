@@ -15,10 +15,9 @@ import quopri
 import re
 from collections import Counter
 from email import errors
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
-from email.policy import compat32
+from email.policy import compat32, default
 
 from . import files
 from .context import Run
@@ -27,11 +26,13 @@ from .text import clean, decode_text
 # compat32: the modern policy parses every header into objects and costs several times more;
 # the few header values we need are decoded below.
 _PARSER = BytesParser(policy=compat32)
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_EW_GAP = re.compile(r"(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[bBqQ]\?)")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 _KNOWN_CTE = _IDENTITY | {"base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue", "uue"}
 _BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]")
-_BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)(--)?[ \t]*$", re.MULTILINE)
+_BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)(--)?[ \t\r]*$", re.MULTILINE)
 _HEADER_BLOCK = re.compile(r"^Content-Type:", re.IGNORECASE | re.MULTILINE)
 _BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07",
                  b"\xd0\xcf\x11\xe0", b"\x78\x9f\x3e\x22")
@@ -63,20 +64,36 @@ def _str(value: str) -> str:
         return clean(decode_text(value.encode("utf-8", "surrogateescape"), "utf-8")[0])
 
 
-def decode_words(value: str) -> str:
-    """Unfold a header value and decode its RFC 2047 encoded words; broken words stay as sent."""
-    value = _str(_FOLD.sub("", str(value)))
-    if "=?" not in value:
-        return value.strip()
+def _encoded_word(match: re.Match[str]) -> str:
+    charset, encoding, text = match.group(1).split("*")[0], match.group(2).lower(), match.group(3)
     try:
-        return clean(str(make_header(decode_header(value)))).strip()
-    except Exception:
-        return value.strip()
+        if encoding == "b":
+            data = base64.b64decode(text + "=" * (-len(text) % 4))
+        else:
+            data = quopri.decodestring(text.replace("_", " ").encode("ascii"), header=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return match.group(0)
+    return decode_text(data, charset)[0]
+
+
+def decode_words(value: str) -> str:
+    """Unfold a header value and decode its RFC 2047 encoded words; broken words stay as sent.
+
+    Done by hand rather than with email.header.decode_header, which garbles values that mix
+    raw UTF-8 and encoded words.
+    """
+    value = _str(_FOLD.sub("", str(value)))
+    if "=?" in value:
+        # White space between two encoded words is not part of the text (RFC 2047 section 6.2).
+        value = _EW_GAP.sub(r"\1", value)
+        value = _ENCODED_WORD.sub(_encoded_word, value)
+    return clean(value).strip()
 
 
 def decoded_headers(msg: Message) -> list[tuple[str, str]]:
     """The header fields in order, decoded (RFC 2047) to str."""
-    return [(_str(name).strip(), decode_words(value)) for name, value in msg.items()]
+    # raw_items(): compat32's items() turns raw 8-bit (UTF-8) header bytes into U+FFFD.
+    return [(_str(name).strip(), decode_words(value)) for name, value in msg.raw_items()]
 
 
 def walk_message(run: Run, raw: bytes, prefix: str, depth: int, top: bool = False) -> None:
@@ -320,5 +337,22 @@ def _filename(run: Run, part: Message, where: str) -> str:
         run.defect(where, "malformed_header", f"file name: {exc}", ambiguous=True)
         return ""
     # compat32 decodes RFC 2231 parameters; encoded words inside a quoted name are decoded here.
-    return decode_words(str(name))
+    name = decode_words(str(name))
+    if "\ufffd" in name:
+        # compat32 loses raw 8-bit names; read the raw field with the modern header parser.
+        for field, raw in part.raw_items():
+            if field.lower() in ("content-disposition", "content-type"):
+                params = _modern_params(field, raw)
+                better = params.get("filename") or params.get("name")
+                if better:
+                    return decode_words(str(better))
+    return name
+
+
+def _modern_params(field: str, raw: str) -> dict[str, str]:
+    try:
+        return dict(default.header_factory(field, _str(raw)).params)
+    except Exception:
+        # A field even the modern parser cannot read has no better name to offer.
+        return {}
 
