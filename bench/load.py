@@ -383,6 +383,9 @@ async def drive_python(port: int, total: int, concurrency: int, per_session: int
                     done += 1
                 await smtp.quit()
             except (aiosmtplib.SMTPException, OSError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # a cancelled load (timeout) must end, not carry on
                 lost = len(batch) - done
                 result.failed += lost
                 result.errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += max(lost, 1)
@@ -947,11 +950,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    # SIGTERM ends the run like Ctrl-C does, so that the finally blocks stop every process.
-    def on_term(signum: int, frame: object) -> None:
+    # Ctrl-C and SIGTERM raise at once, wherever the run is, so that the finally blocks stop
+    # every process (asyncio's own SIGINT handling only cancels the load and waits for it).
+    def on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         report = run(args)
     except BenchError as exc:
