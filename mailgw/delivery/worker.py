@@ -220,18 +220,19 @@ class DeliveryService:
     async def _attempt(self, group: Group) -> None:
         first = group.first
         started = time.monotonic()
-        content = await asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
-                                          self.node_id, self.stages)
-        if content is None:
+        prepared = await asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
+                                           self.node_id, self.stages)
+        if prepared is None:
             # Parked: prepare() gave the leases back; `mailgw queue retry` replays it.
             await asyncio.to_thread(self._release, group.ids)
             return
         recipients = [e.recipient for e in group.entries]
-        results, remote = await self._transport(group, first.mail_from, recipients, content)
+        results, remote = await self._transport(group, first.mail_from, recipients,
+                                                prepared.content)
         pairs = [(e.entry_id, results.get(e.recipient) or temporary("451 4.3.0 no result"))
                  for e in group.entries]
         statuses, bounced = await asyncio.to_thread(self._record, str(group.hop), pairs,
-                                                    first.message_pk)
+                                                    first.message_pk, prepared)
         self._log(group, pairs, statuses, remote, time.monotonic() - started)
         if bounced:
             self.wake()
@@ -289,10 +290,13 @@ class DeliveryService:
         with self._sessions.begin() as s:
             store.renew_leases(s, self.node_id, ids, self.lease_seconds)
 
-    def _record(self, next_hop: str, pairs: list[tuple[int, Result]],
-                message_pk: int) -> tuple[dict[int, str], bool]:
+    def _record(self, next_hop: str, pairs: list[tuple[int, Result]], message_pk: int,
+                prepared: post.Prepared) -> tuple[dict[int, str], bool]:
         d = self.config.delivery
         with self._sessions.begin() as s:
+            if prepared.fresh:
+                # First attempt: keep the bytes the stages made, so retries send the same.
+                store.mark_processed(s, message_pk, prepared.content)
             statuses = store.record_results(
                 s, self.node_id, next_hop, pairs, retry_initial=d.retry_initial,
                 retry_max=d.retry_max, max_age=d.max_age)

@@ -1,8 +1,9 @@
 """The post-acceptance stages runner: archive -> transform, once per message, from the store.
 
 The delivery worker calls `prepare()` (in a thread) before a message's first delivery. Each stage
-is a function `(content, facts) -> content`. The result is committed together with
-`processed_at`, so the stages run again only if that commit never happened (a crash replays them).
+is a function `(content, facts) -> content`. The worker commits the result together with
+`processed_at` and the first attempt's outcome, so the stages run again only if that commit never
+happened (a crash replays them); later attempts deliver the stored bytes.
 If a stage raises, the message is parked with the stage name and error and is not delivered; the
 operator replays it with `mailgw queue retry` (DESIGN example 7: nothing is lost on error).
 """
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgw.queue import store
@@ -75,18 +75,29 @@ def run_stages(content: bytes, facts: MessageFacts, stages: Sequence[tuple[str, 
     return content
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The bytes to deliver; `fresh` means the stages just ran and the caller must store them
+    (with `store.mark_processed`) in the transaction that records the first attempt."""
+
+    content: bytes
+    fresh: bool
+
+
 def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
-            stages: Sequence[tuple[str, Stage]] | None = None) -> bytes | None:
+            stages: Sequence[tuple[str, Stage]] | None = None) -> Prepared | None:
     """The bytes to deliver for a message, running the stages first if they have not run.
 
-    Returns None if the message is (or has just been) parked.
+    Returns None if the message is (or has just been) parked. Storing fresh output together with
+    the first attempt's results saves a commit per message; a crash in between runs the stages
+    again, which is what they are written for.
     """
     with sessions() as s:
         m = s.get(Message, message_pk)
         if m is None or m.status == "parked":
             return None
         if m.processed_at is not None:
-            return m.content
+            return Prepared(m.content, fresh=False)
         facts, content = MessageFacts.of(m), m.content
     try:
         # CPU work (signing, extraction) runs here, outside any transaction.
@@ -96,9 +107,4 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
             store.park(s, node_id, message_pk, exc.stage, exc.error)
         log.error("%s: parked in stage %s: %s", facts.queue_id, exc.stage, exc.error)
         return None
-    with sessions.begin() as s:
-        if store.mark_processed(s, message_pk, out):
-            return out
-    # Another worker processed it first; deliver what it stored, so every copy is identical.
-    with sessions() as s:
-        return s.scalar(select(Message.content).where(Message.id == message_pk))
+    return Prepared(out, fresh=True)

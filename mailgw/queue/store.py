@@ -181,6 +181,6 @@ def mark_processed(session: Session, message_pk: int, content: bytes,
     res = session.execute(
         update(Message)
         .where(Message.id == message_pk, Message.processed_at.is_(None))
-        .values(content=content, size=len(content), processed_at=now or utcnow())
+        .values(content=content, processed_at=now or utcnow())
         .execution_options(synchronize_session=False))
     return res.rowcount == 1  # type: ignore[attr-defined]

@@ -121,8 +121,9 @@ def make_config(tmp_path: Path, **delivery: Any) -> Config:
     """A Config read from a TOML file in tmp_path, with [delivery] keys as given."""
     lines = ["[gateway]", 'hostname = "gw.phutho.test"', f"data_dir = {_toml(str(tmp_path))}",
              "[delivery]"]
-    keys = {"retry_initial": 0.2, "retry_max": 1.0, "connect_timeout": 2.0,
-            "command_timeout": 5.0, "dns_timeout": 2.0, **delivery}
+    # Short retries keep the tests fast; generous timeouts keep them steady on a loaded machine.
+    keys = {"retry_initial": 0.2, "retry_max": 1.0, "connect_timeout": 5.0,
+            "command_timeout": 10.0, "dns_timeout": 5.0, **delivery}
     lines += [f"{k} = {_toml(v)}" for k, v in keys.items()]
     path = tmp_path / "mailgw.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -168,7 +169,7 @@ def bounces(engine) -> list[Message]:
                               .order_by(Message.id)).all())
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+async def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     """Poll `check` (run in a thread, it reads the store) until it is truthy; fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:

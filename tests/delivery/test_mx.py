@@ -66,17 +66,19 @@ async def test_dns_outcomes(dns_server, sink, domain, kind, code):
 
 async def test_worker_routes_by_mx(engine, dns_server, sink, tmp_path):
     config = make_config(tmp_path, default="mx")
-    svc = DeliveryService(config, engine, "n1", resolver=_resolver(dns_server),
+    svc = DeliveryService(config, engine, "n1", resolver=_resolver(dns_server, timeout=5.0),
                           mx_port=sink.port)
     await svc.start()
     try:
         qid = enqueue(engine, ["a@ok.test", "b@implicit.test", "c@nullmx.test"])
         svc.wake()
-        await wait_for(lambda: message(engine, qid).status == "done", timeout=15)
+        await wait_for(lambda: message(engine, qid).status == "done", timeout=30)
     finally:
         await svc.stop()
     es = entries(engine, qid)
-    assert es["a@ok.test"].status == "delivered" and es["b@implicit.test"].status == "delivered"
+    state = {r: (e.status, e.attempts, e.last_reply) for r, e in es.items()}
+    assert es["a@ok.test"].status == "delivered", state
+    assert es["b@implicit.test"].status == "delivered", state
     assert es["c@nullmx.test"].status == "bounced" and es["c@nullmx.test"].bounce_sent
     # Different domains are different transactions (each has its own MX hosts).
     assert sorted(r.rcpt_tos[0] for r in sink.handler.received) == ["a@ok.test",
