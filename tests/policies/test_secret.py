@@ -1,0 +1,43 @@
+"""State-secret markings: stamps and the Độ mật field, without ordinary uses of "mật"."""
+
+import unicodedata
+
+import pytest
+
+from policies.classifiers.secret import find_markings, line_marking
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "MẬT", "TỐI MẬT", "TUYỆT MẬT", "  MẬT  ", "[MẬT]", "( TỐI MẬT )", "**TUYỆT MẬT**",
+        "“MẬT”", "│ MẬT │", "┌ MẬT ┐", "|  TỐI MẬT  |", "TỐI  MẬT",
+        unicodedata.normalize("NFD", "TUYỆT MẬT"),
+        "Độ mật: Mật", "Độ mật: Tối mật", "Độ mật: Tuyệt mật", "ĐỘ MẬT: TUYỆT MẬT",
+        "độ mật : mật", "Độ mật: Mật    Độ khẩn: Thường", "Độ mật: Mật.",
+        "Số: 12/BC-CA        MẬT",  # a PDF line with the stamp in its own column
+    ],
+)
+def test_markings(line: str) -> None:
+    assert line_marking(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Mật", "mật", "Tối mật", "mật khẩu", "MẬT KHẨU", "Mật khẩu mới của bạn là",
+        "bí mật", "BÍ MẬT", "bí mật nhà nước", "KẾ HOẠCH BẢO VỆ BÍ MẬT NHÀ NƯỚC",
+        "mật ong", "MẬT ONG", "Mật ong rừng Thanh Sơn", "mật độ dân số", "Mật độ",
+        "Độ mật: Thường", "Độ mật: Không", "ĐỘ MẬT: THƯỜNG",
+        "tài liệu độ Tối mật, Mật phải được bảo quản", "Độ mật: Mật độ cao",
+        "MẶT", "MẬT ONG   50.000đ", "",
+    ],
+)
+def test_not_markings(line: str) -> None:
+    assert line_marking(line) == ""
+
+
+def test_evidence_names_the_part() -> None:
+    ev = find_markings("attachment a.zip > b.docx", ["Số: 1/BC", "MẬT", "nội dung"])
+    assert [(e.part, e.signal, e.text) for e in ev] == [
+        ("attachment a.zip > b.docx", "secret_marking", "MẬT")]
