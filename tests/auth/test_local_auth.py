@@ -125,7 +125,7 @@ async def test_timing_unknown_vs_wrong_password(real_hashing, auth):
         return statistics.median(times)
 
     known, unknown = await median("chutich@phutho.gov.vn"), await median("khongco@phutho.gov.vn")
-    assert 1 / 3 < unknown / known < 3
+    assert 1 / 5 < unknown / known < 5
 
 
 async def test_event_loop_not_blocked(real_hashing, auth):
@@ -139,13 +139,12 @@ async def test_event_loop_not_blocked(real_hashing, auth):
             await asyncio.sleep(0.002)
 
     task = asyncio.create_task(ticker())
-    t0 = time.perf_counter()
     await asyncio.gather(*(auth.authenticate("chutich@phutho.gov.vn", PW) for _ in range(4)))
-    elapsed = time.perf_counter() - t0
     done = True
     await task
-    # The loop kept turning while four argon2 verifications ran in threads.
-    assert ticks >= max(3, int(elapsed / 0.002 / 4))
+    # The loop kept turning while four argon2 verifications ran in threads. Run on the loop
+    # itself they would leave the ticker one or two turns; the bound is loose for busy machines.
+    assert ticks >= 10
 
 
 async def test_old_parameters_are_rehashed(engine, auth):
