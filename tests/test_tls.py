@@ -167,3 +167,10 @@ def test_concurrent_first_start_yields_one_pair(tmp_path):
     assert len(results) == 8 and len(set(results)) == 1
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(str(tmp_path / "tls/cert.pem"), str(tmp_path / "tls/key.pem"))
+
+
+def test_handshake_with_strict_verification(tmp_path):
+    server_ctx = server_ssl_context(_config(tmp_path))
+    client = ssl.create_default_context(cafile=str(tmp_path / "var/tls/cert.pem"))
+    client.verify_flags |= ssl.VERIFY_X509_STRICT  # what Python 3.13 clients do by default
+    _handshake(server_ctx, client, "localhost")
