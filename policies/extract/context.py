@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from policies.extraction import Attachment, Defect, Document, Extraction
 
+from .blobs import Blobs
 from .limits import Limits
 from .text import clean
 
@@ -22,6 +23,7 @@ class Run:
     parts: int = 0
     budget_reported: bool = False
     seen_defects: set[tuple[str, str]] = field(default_factory=set)
+    blobs: Blobs = field(default_factory=Blobs)
 
     def defect(self, part: str, kind: str, detail: str = "", ambiguous: bool = False) -> None:
         # One defect per part and kind: the first detail is enough evidence.

@@ -31,7 +31,6 @@ _EW_GAP = re.compile(r"(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[bBqQ]\
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 _KNOWN_CTE = _IDENTITY | {"base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue", "uue"}
-_BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/=\s]")
 _BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)(--)?[ \t\r]*$", re.MULTILINE)
 _HEADER_BLOCK = re.compile(r"^Content-Type:", re.IGNORECASE | re.MULTILINE)
 _BINARY_MAGIC = (b"%PDF-", b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07",
@@ -99,7 +98,7 @@ def decoded_headers(msg: Message) -> list[tuple[str, str]]:
 def walk_message(run: Run, raw: bytes, prefix: str, depth: int, top: bool = False) -> None:
     """Parse `raw` as a message and walk it; `prefix` starts every part label."""
     try:
-        msg = _PARSER.parsebytes(raw)
+        msg = _PARSER.parsebytes(run.blobs.collapse(raw))
     except RecursionError:
         run.defect(prefix + "message", "nesting_too_deep", "parser recursion limit")
         return
@@ -143,8 +142,7 @@ def _walk(run: Run, part: Message, prefix: str, depth: int, path: str) -> None:
 def _header_checks(run: Run, part: Message, where: str) -> str:
     """Flag duplicate and odd structural headers; returns the transfer encoding (lower case)."""
     counts = Counter(name.lower() for name in part)
-    for name in ("content-type", "content-transfer-encoding", "content-disposition",
-                 "mime-version"):
+    for name in ("content-type", "content-transfer-encoding", "content-disposition"):
         if counts[name] > 1:
             code = "duplicate_content_type" if name == "content-type" else "duplicate_header"
             run.defect(where, code, f"{counts[name]} {name} fields", ambiguous=True)
@@ -191,7 +189,7 @@ def _attached_message(run: Run, part: Message, payload: list, prefix: str, depth
     if cte not in _IDENTITY:
         # message/rfc822 must not be encoded, but some clients do it: decode and read it again.
         run.defect(where, "message_with_transfer_encoding", cte, ambiguous=True)
-        body = _undo_transfer_encoding(inner.as_bytes(), cte)
+        body = _undo_transfer_encoding(run.blobs.restore_bytes(inner.as_bytes()), cte)
         if body is not None:
             walk_message(run, body, label + " > ", depth + 1)
             return
@@ -215,6 +213,7 @@ def _outside_text(run: Run, text: str | None, label: str, code: str, depth: int,
     """Preamble and epilogue: shown by some clients, ignored by others."""
     if not text or not text.strip():
         return
+    text = run.blobs.restore(text)
     stripped = text.strip()
     # The usual "This is a multi-part message in MIME format." notice is not a hiding place.
     trivial = len(stripped) < 200 and "\n" not in stripped and "begin " not in stripped
@@ -232,6 +231,7 @@ def _outside_text(run: Run, text: str | None, label: str, code: str, depth: int,
 def _unsplit_multipart(run: Run, part: Message, body: str, prefix: str, depth: int, path: str,
                        cte: str, where: str) -> None:
     """A multipart the parser could not split (no boundary, wrong boundary, encoded body)."""
+    body = run.blobs.restore(body)
     raw = body.encode("utf-8", "surrogateescape")
     ctype_field = str(part.get("content-type", "multipart/mixed"))
     if cte not in _IDENTITY:
@@ -270,6 +270,9 @@ def _alternate_content_types(run: Run, part: Message, prefix: str, depth: int, p
     body = _raw_body(part)
     if body is None:
         return
+    body = run.blobs.restore_bytes(body)
+    if not body:
+        return
     for other in fields[1:]:
         if str(other).split(";")[0].strip().lower() == first and "boundary" not in str(other):
             continue
@@ -296,11 +299,15 @@ def _raw_body(part: Message) -> bytes | None:
 
 def _leaf(run: Run, part: Message, prefix: str, depth: int, path: str, cte: str,
           where: str) -> None:
-    if cte == "base64":
-        raw = part.get_payload()
-        if isinstance(raw, str) and _BASE64_JUNK.search(raw):
-            run.defect(where, "base64_junk", "characters outside the base64 alphabet",
-                       ambiguous=True)
+    raw = part.get_payload()
+    if isinstance(raw, str) and run.blobs.runs:
+        restored = run.blobs.restore(raw)
+        if restored is not raw:
+            raw = restored
+            part.set_payload(raw)
+    if cte == "base64" and isinstance(raw, str) and _has_base64_junk(raw):
+        run.defect(where, "base64_junk", "characters outside the base64 alphabet",
+                   ambiguous=True)
     try:
         data = part.get_payload(decode=True)
     except Exception as exc:
@@ -328,6 +335,14 @@ def _leaf(run: Run, part: Message, prefix: str, depth: int, path: str, cte: str,
     name = filename or f"({ctype})"
     files.examine(run, data, f"{prefix}attachment {name}", filename, ctype, depth,
                   charset=part.get_content_charset())
+
+
+_BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
+
+
+def _has_base64_junk(text: str) -> bool:
+    # bytes.translate runs in C: a regex over a multi-megabyte body costs far more.
+    return bool(text.encode("latin-1", "replace").translate(None, _BASE64_CHARS))
 
 
 def _filename(run: Run, part: Message, where: str) -> str:

@@ -245,3 +245,22 @@ def test_header_values_mixing_raw_utf8_and_encoded_words():
            "X-Broken: =?utf-8?B?xJDGoW4\r\n\r\nx").encode()
     assert extract(raw).headers[1:] == [("Subject", "Kế hoạch số12"),
                                         ("X-Broken", "=?utf-8?B?xJDGoW4")]
+
+
+def test_big_message_fast_path_decodes_bodies_exactly():
+    import os
+
+    photo = b"\xff\xd8\xff" + os.urandom(3 * 1024 * 1024)
+    docx = make_docx([SECRET] * 2000)
+    raw = make_message(attachments=[("anh.jpg", "image/jpeg", photo), ("kh.docx", DOCX, docx)])
+    raw = raw.replace(b"\n", b"\r\n")
+    # A base64 blob hidden in the epilogue of a big message is restored before it is read.
+    hidden = (f"\r\n{_docx_part('an.docx')}").encode()
+    result = extract(raw + hidden)
+    sizes = {a.part: a.size for a in result.attachments}
+    assert sizes["attachment anh.jpg"] == len(photo)
+    assert sizes["attachment kh.docx"] == len(docx)
+    assert _found(result)
+    assert any(d.part.startswith("body (epilogue) >") and d.kind == "docx"
+               for d in result.documents)
+    assert not [d for d in result.documents if d.part == "attachment anh.jpg"]
