@@ -127,3 +127,67 @@ class QueueEntry(Base):
 
 
 FINAL_STATUSES = ("delivered", "bounced", "expired", "deleted")
+
+
+# -- Policy enforcement (issue 4): the violation register and the organisation directory --------
+
+
+class Violation(Base):
+    """One record of the append-only, hash-chained violation register (mailgw.violations).
+
+    `seq` is the chain position (1, 2, …, no gaps); `hash` is sha256 over the canonical JSON of
+    every other column, `prev_hash` included, so an edit, a deletion or a reordering breaks the
+    chain at that record. Never updated or deleted: a correction or a quarantine decision is a
+    new record (`kind`) whose `refers_to` names the reference of the record it is about.
+    """
+
+    __tablename__ = "violations"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                     primary_key=True, autoincrement=False)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    # violation | quarantine_release | quarantine_delete | correction
+    kind: Mapped[str] = mapped_column(String(24), default="violation")
+    refers_to: Mapped[str | None] = mapped_column(String(24), nullable=True, index=True)
+    direction: Mapped[str] = mapped_column(String(16), default="")
+    sender: Mapped[str] = mapped_column(String(320), default="", index=True)
+    auth_user: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    unit: Mapped[str] = mapped_column(String(64), default="", index=True)
+    recipients: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(16), default="")
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    policy_version: Mapped[str] = mapped_column(String(80), default="")
+    queue_id: Mapped[str] = mapped_column(String(32), default="", index=True)
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    # Who made a decision record (quarantine release/delete, correction) and why.
+    actor: Mapped[str] = mapped_column(String(320), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class DirectoryUnit(Base):
+    """A unit of the organisation (sở, huyện, văn phòng…), from `mailgw directory import`."""
+
+    __tablename__ = "directory_units"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    head_name: Mapped[str] = mapped_column(String(200), default="")
+    head_address: Mapped[str] = mapped_column(String(320), default="")
+    admins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class DirectoryUser(Base):
+    """A person: address -> unit, display name, position."""
+
+    __tablename__ = "directory_users"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[str] = mapped_column(String(200), default="")
