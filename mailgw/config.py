@@ -183,6 +183,14 @@ def parse_hostport(value: str, key: str = "listen") -> tuple[str, int]:
     return host, p
 
 
+def _dkim_algorithms(key: str, v: Any) -> list[str]:
+    items = _str_list(key, v)
+    # RSA stays mandatory: most receivers do not verify Ed25519 signatures yet (RFC 8463).
+    if items not in (["rsa"], ["rsa", "ed25519"]):
+        raise ConfigError(f'{key}: expected ["rsa"] or ["rsa", "ed25519"], got {_show(v)}')
+    return items
+
+
 # ---------------------------------------------------------------------------------------------
 # The schema: section -> key -> Key. Order here is the order of the example file.
 
@@ -275,6 +283,19 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "policy": {
         "files": Key(["policies/phutho.toml"], "Policy files, read in order.", _str_list),
     },
+    "dkim": {
+        "enabled": Key(True, "DKIM-sign outgoing mail whose sender is in a signing domain "
+                       "(gateway.domains and dkim.domains).", _bool),
+        "domains": Key([], "Signing domains besides gateway.domains; a subdomain listed here "
+                       "signs with its own keys.", _domain_list),
+        "key_dir": Key("", "Directory of the keys (<domain>/<selector>.key, mode 0600, and "
+                       "<domain>/manifest.json); empty: <data_dir>/dkim.", _str),
+        "algorithms": Key(["rsa"], "Signatures per message: [\"rsa\"] (RSA-2048) or "
+                          "[\"rsa\", \"ed25519\"] (dual signing, RFC 8463).", _dkim_algorithms),
+        "on_missing_key": Key("refuse", "When a signing key is missing or unreadable: refuse "
+                              "(park the message, as 451) or unsigned (send it unsigned, "
+                              "with a logged warning).", _choice("refuse", "unsigned")),
+    },
 }
 
 
@@ -313,6 +334,7 @@ class Config:
     imap_proxy: Any
     delivery: Any
     policy: Any
+    dkim: Any
 
     @property
     def data_dir(self) -> Path:
