@@ -618,7 +618,7 @@ class Profiler:
         self.outdir.mkdir(parents=True, exist_ok=True)
         for pid in pids:
             out = self.outdir / f"gateway-{pid}.txt"
-            p = subprocess.Popen([self.binary, "record", "--format", "raw", "--rate", "200",
+            p = subprocess.Popen([self.binary, "record", "--format", "raw", "--rate", "100",
                                   "--nonblocking", "-o", str(out), "--pid", str(pid)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.procs.append((p, out))
@@ -642,34 +642,46 @@ class Profiler:
 
 
 def summarise_profiles(paths: list[Path], top: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """Hot spots from py-spy raw (collapsed) stacks: share of samples, self and inclusive."""
+    """Hot spots from py-spy raw (collapsed) stacks, as shares of all samples.
+
+    `self`: the innermost frame. `project`: inclusive time of mailgw/policies functions (the
+    frames of click, asyncio and threading around everything say nothing). `chains`: the last
+    project function on the stack and the frame the time was spent in, e.g. "_sqlite_begin
+    (mailgw/store/db.py) -> do_execute": which of our calls ends up waiting or computing.
+    """
     own: Counter[str] = Counter()
-    incl: Counter[str] = Counter()
+    project: Counter[str] = Counter()
+    chains: Counter[str] = Counter()
     total = 0
     for path in paths:
-        for line in path.read_text(errors="replace").splitlines():
+        for line in path.read_text(errors="replace").replace("\0", "").splitlines():
             stack, _, n = line.rpartition(" ")
             if not n.isdigit():
                 continue
-            frames = stack.split(";")
+            frames = [_short(f) for f in stack.split(";")]
             count = int(n)
             total += count
-            own[_short(frames[-1])] += count
-            for f in {_short(x) for x in frames}:
-                incl[f] += count
+            own[frames[-1]] += count
+            ours = [f for f in frames if f.rsplit(" (", 1)[-1].startswith(_PROJECT)]
+            for f in set(ours):
+                project[f] += count
+            leaf = frames[-1].split(" (")[0]
+            chains[f"{ours[-1] if ours else '-'} -> {leaf}"] += count
     if not total:
-        return {"self": [], "inclusive": []}
-    return {"self": [(f, n / total) for f, n in own.most_common(top)],
-            "inclusive": [(f, n / total) for f, n in incl.most_common(top + 10)]}
+        return {"self": [], "project": [], "chains": []}
+    return {name: [(f, n / total) for f, n in counter.most_common(top)]
+            for name, counter in (("self", own), ("project", project), ("chains", chains))}
+
+
+_PROJECT = ("mailgw/", "policies/")
 
 
 def _short(frame: str) -> str:
-    # "func (path/to/module.py:123)" -> "func (module.py)": group the lines of one function.
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    parts = where.rsplit(":", 1)[0].split("/")
-    mod = "/".join(parts[-2:]) if len(parts) > 1 else parts[0]
-    return f"{name} ({mod})"
+    # "func (mailgw/store/db.py:46)" -> "func (mailgw/store/db.py)": one entry per function.
+    name, _, where = frame.rpartition(" (")
+    if not name:
+        return frame
+    return f"{name} ({where.rstrip(')').rsplit(':', 1)[0]})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -911,8 +923,11 @@ def print_table(report: dict[str, Any]) -> None:
         print("  self time:")
         for name, share in prof["self"]:
             print(f"    {share:6.1%}  {name}")
-        print("  inclusive:")
-        for name, share in prof["inclusive"]:
+        print("  inclusive, mailgw/policies functions:")
+        for name, share in prof["project"]:
+            print(f"    {share:6.1%}  {name}")
+        print("  last mailgw/policies function -> where the time went:")
+        for name, share in prof["chains"]:
             print(f"    {share:6.1%}  {name}")
         print(f"  raw stacks: {', '.join(prof['files'])}")
 
