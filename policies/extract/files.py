@@ -12,7 +12,7 @@ from . import mime
 from .archives import walk_7z, walk_zip
 from .context import Run
 from .html import html_lines
-from .office import OFFICE_KINDS, Unreadable, office_lines
+from .office import OFFICE_KINDS, Unreadable, office_embeddings, office_lines
 from .pdf import PdfEncrypted, pdf_text
 from .sniff import mismatch, sniff
 from .text import decode_text, to_lines
@@ -81,8 +81,9 @@ def _dispatch(run: Run, kind: str, data: bytes, label: str, declared_type: str, 
             run.mark(index, unreadable=True)
             return
         run.document(label, kind, to_lines("\n".join(paragraphs), run.limits.max_document_lines))
+        _embedded(run, office_embeddings(data, run, label), label, depth)
     elif kind == "pdf":
-        _pdf(run, data, label, index)
+        _pdf(run, data, label, index, depth)
     elif kind in ("zip", "7z"):
         walker = walk_zip if kind == "zip" else walk_7z
         status = walker(run, data, label, depth, examine)
@@ -99,9 +100,10 @@ def _dispatch(run: Run, kind: str, data: bytes, label: str, declared_type: str, 
         text_document(run, data, label, charset, declared_type == "text/html", depth)
 
 
-def _pdf(run: Run, data: bytes, label: str, index: int) -> None:
+def _pdf(run: Run, data: bytes, label: str, index: int, depth: int) -> None:
     try:
-        pages, problems = pdf_text(data, run.limits.max_pdf_pages)
+        content = pdf_text(data, run.limits.max_pdf_pages,
+                           min(run.limits.max_file_size, run.remaining()))
     except PdfEncrypted as exc:
         run.defect(label, "encrypted_document", f"pdf: {exc}")
         run.mark(index, encrypted=True)
@@ -110,9 +112,20 @@ def _pdf(run: Run, data: bytes, label: str, index: int) -> None:
         run.defect(label, "unreadable", f"pdf: {type(exc).__name__}: {exc}")
         run.mark(index, unreadable=True)
         return
-    for problem in problems:
+    for problem in content.problems:
         run.defect(label, "unreadable", f"pdf {problem}")
-    run.document(label, "pdf", to_lines("\n".join(pages), run.limits.max_document_lines))
+    run.document(label, "pdf", to_lines("\n".join(content.pages), run.limits.max_document_lines))
+    _embedded(run, content.embedded, label, depth)
+
+
+def _embedded(run: Run, embedded: list[tuple[str, bytes]], label: str, depth: int) -> None:
+    """Files inside a PDF or an office document are examined as files of their own."""
+    for name, data in embedded:
+        member_label = f"{label} > {name}"
+        if not run.count_part(member_label) or not run.charge(member_label, len(data)):
+            break
+        run.defect(member_label, "embedded_file", "file embedded in a document")
+        examine(run, data, member_label, name, "", depth + 1)
 
 
 def record_message(run: Run, part: Message, label: str, inner: Message) -> None:

@@ -211,7 +211,35 @@ _READERS = {
     "odp": odf_lines,
 }
 OFFICE_KINDS = frozenset(_READERS)
-__all__ = ["OFFICE_KINDS", "Unreadable", "office_lines"]
+__all__ = ["OFFICE_KINDS", "Unreadable", "office_embeddings", "office_lines"]
+
+
+_EMBEDDINGS = re.compile(r"^(word|xl|ppt)/embeddings/[^/]+$")
+
+
+def office_embeddings(data: bytes, run: Run, label: str) -> list[tuple[str, bytes]]:
+    """Files embedded in an office document (OLE objects, packaged docx/xlsx/pdf)."""
+    try:
+        members = _Members(data, run, label)
+    except Unreadable:
+        return []
+    found: list[tuple[str, bytes]] = []
+    limits = run.limits
+    with members.zf:
+        for name, info in members.infos.items():
+            if not _EMBEDDINGS.match(name) or info.is_dir():
+                continue
+            cap = min(limits.max_file_size, run.remaining())
+            try:
+                content = read_member(members.zf, info, cap, limits.max_ratio, limits.ratio_floor)
+            except LimitExceeded as exc:
+                run.defect(label, "archive_bomb", f"{name}: {exc}")
+                continue
+            except Exception as exc:
+                run.defect(label, "unreadable", f"{name}: {exc}")
+                continue
+            found.append((name.rsplit("/", 1)[-1], content))
+    return found
 
 
 def office_lines(kind: str, data: bytes, run: Run, label: str) -> list[str]:

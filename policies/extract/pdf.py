@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass, field
 
 from pypdf import PdfReader
 
@@ -19,8 +20,16 @@ class PdfEncrypted(Exception):
     """The PDF needs a password."""
 
 
-def pdf_text(data: bytes, max_pages: int) -> tuple[list[str], list[str]]:
-    """The extracted text of each page (at most `max_pages`) and a list of per-page problems.
+@dataclass
+class PdfContent:
+    pages: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    # Files embedded in the PDF (attachments, portfolios): examined like any other file.
+    embedded: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def pdf_text(data: bytes, max_pages: int, max_embedded_bytes: int) -> PdfContent:
+    """The extracted text of each page (at most `max_pages`), per-page problems, embedded files.
 
     Raises PdfEncrypted when a password is needed, and any pypdf error when the file itself
     cannot be opened.
@@ -33,14 +42,25 @@ def pdf_text(data: bytes, max_pages: int) -> tuple[list[str], list[str]]:
             raise PdfEncrypted(str(exc)) from exc
         if not opened:
             raise PdfEncrypted("a password is required")
-    pages: list[str] = []
-    problems: list[str] = []
+    out = PdfContent()
     for number, page in enumerate(reader.pages):
         if number >= max_pages:
-            problems.append(f"only the first {max_pages} pages were read")
+            out.problems.append(f"only the first {max_pages} pages were read")
             break
         try:
-            pages.append(page.extract_text() or "")
+            out.pages.append(page.extract_text() or "")
         except Exception as exc:
-            problems.append(f"page {number + 1}: {type(exc).__name__}: {exc}")
-    return pages, problems
+            out.problems.append(f"page {number + 1}: {type(exc).__name__}: {exc}")
+    try:
+        # pypdf caps every stream it inflates (ZLIB_MAX_OUTPUT_LENGTH); the total is capped here.
+        budget = max_embedded_bytes
+        for name, contents in reader.attachments.items():
+            for content in contents:
+                budget -= len(content)
+                if budget < 0:
+                    out.problems.append("embedded files beyond the size budget were not read")
+                    return out
+                out.embedded.append((str(name), bytes(content)))
+    except Exception as exc:
+        out.problems.append(f"embedded files: {type(exc).__name__}: {exc}")
+    return out

@@ -69,6 +69,8 @@ _DECLARED = {
     "image/png": {"png"},
     "image/gif": {"gif"},
 }
+# Kinds that are never text, whatever a text/* declaration says.
+_BINARY_KINDS = frozenset(_EXTENSIONS) - {"eml", "rtf"}
 # Extensions that only count when the content is one of these kinds ("x.doc" may be RTF).
 _LENIENT = {"doc": {"doc", "rtf", "docx", "html"}, "xls": {"xls", "xlsx", "html"}}
 
@@ -202,6 +204,6 @@ def mismatch(sniffed: str, filename: str, declared_type: str) -> str:
     allowed = _DECLARED.get(declared_type)
     if allowed is not None and sniffed not in allowed:
         return f"declared {declared_type} but content is {sniffed}"
-    if declared_type in ("text/plain", "text/html") and sniffed not in ("html", "eml"):
+    if declared_type in ("text/plain", "text/html") and sniffed in _BINARY_KINDS:
         return f"declared {declared_type} but content is {sniffed}"
     return ""

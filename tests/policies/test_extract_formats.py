@@ -8,6 +8,7 @@ from policies.extract import extract
 
 from .docgen import (
     DEJAVU,
+    add_zip_member,
     cp1258,
     make_docx,
     make_message,
@@ -186,3 +187,31 @@ def test_corrupt_files_become_unreadable_facts(case, name, ctype, build):
     assert attachment.unreadable or any(
         d.kind == "unreadable" and d.part.startswith(f"attachment {name}") for d in result.defects
     )
+
+
+def test_files_embedded_in_a_docx_are_examined():
+    inner = make_docx(["TỐI MẬT", "Số: 3/KH-CAT"])
+    outer = add_zip_member(make_docx(["Xem tài liệu nhúng"]),
+                           "word/embeddings/Microsoft_Word_Document1.docx", inner)
+    result = extract(make_message(attachments=[("bao-cao.docx", DOCX, outer)]))
+    label = "attachment bao-cao.docx > Microsoft_Word_Document1.docx"
+    doc = next(d for d in result.documents if d.part == label)
+    assert doc.kind == "docx"
+    assert "TỐI MẬT" in doc.lines
+    assert any(d.kind == "embedded_file" and d.part == label for d in result.defects)
+
+
+@needs_font
+def test_files_embedded_in_a_pdf_are_examined():
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Tài liệu"]))))
+    writer.add_attachment("phu-luc.docx", make_docx(["Độ mật: Mật"]))
+    out = io.BytesIO()
+    writer.write(out)
+    result = extract(make_message(attachments=[("tl.pdf", "application/pdf", out.getvalue())]))
+    doc = next(d for d in result.documents if d.part == "attachment tl.pdf > phu-luc.docx")
+    assert "Độ mật: Mật" in doc.lines
+    assert "Tài liệu" in next(d for d in result.documents if d.part == "attachment tl.pdf").lines
