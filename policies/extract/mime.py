@@ -171,6 +171,7 @@ def _walk_part(run: Run, part: Message, prefix: str, depth: int, path: str, wher
                       depth, where)
         _outside_text(run, part.epilogue, f"{prefix}body (epilogue)", "content_in_epilogue",
                       depth, where)
+        _boundary_collisions(run, part, payload, where)
         for number, sub in enumerate(payload, 1):
             _walk(run, sub, prefix, depth + 1, f"{path}.{number}" if path else str(number))
         return
@@ -178,6 +179,20 @@ def _walk_part(run: Run, part: Message, prefix: str, depth: int, path: str, wher
         _unsplit_multipart(run, part, str(payload), prefix, depth, path, cte, where)
         return
     _leaf(run, part, prefix, depth, path, cte, where)
+
+
+def _boundary_collisions(run: Run, part: Message, payload: list, where: str) -> None:
+    """A nested boundary equal to, or a prefix of, its parent's: parsers split such bodies
+    differently (RFC 2046 forbids it; some match boundaries as prefixes)."""
+    outer = str(part.get_param("boundary") or "")
+    if not outer:
+        return
+    for sub in payload:
+        if not isinstance(sub, Message) or sub.get_content_maintype() != "multipart":
+            continue
+        inner = str(sub.get_param("boundary") or "")
+        if inner and (inner.startswith(outer) or outer.startswith(inner)):
+            run.defect(where, "boundary_collision", f"{outer!r} and {inner!r}", ambiguous=True)
 
 
 def _attached_message(run: Run, part: Message, payload: list, prefix: str, depth: int, path: str,

@@ -88,12 +88,16 @@ def test_evasions_are_recorded_and_content_still_found(case, raw, kind, ambiguou
     assert _found(result), [(d.part, d.kind) for d in result.documents]
 
 
-def test_colliding_boundaries_still_find_the_attachment():
+@pytest.mark.parametrize("inner", ["b", "bound"])
+def test_colliding_boundaries_are_ambiguous_and_the_attachment_found(inner):
     raw = (HEAD + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
-           "--b\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n"
-           f"--b\r\n{TEXT}--b\r\n{_docx_part()}--b--\r\n--b--\r\n")
+           f"--b\r\nContent-Type: multipart/alternative; boundary=\"{inner}\"\r\n\r\n"
+           f"--{inner}\r\n{TEXT}--{inner}\r\n{_docx_part()}--{inner}--\r\n--b--\r\n")
     result = extract(raw.encode())
     assert _found(result)
+    assert any(d.ambiguous for d in result.defects)
+    if inner == "bound":
+        assert _kinds(result)["boundary_collision"] is True
 
 
 def test_deep_multipart_nesting_is_cut_with_a_defect():
