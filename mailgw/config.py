@@ -253,6 +253,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "mx": {
         "listen": Key(["127.0.0.1:2525"], "Addresses for mail from the internet "
                       "(production: 0.0.0.0:25).", _listen_list),
+        "dns_timeout": Key(5.0, "Seconds for one DNS lookup of the SPF, DKIM and DMARC checks.",
+                           _float(0.1)),
+        "auth_timeout": Key(20.0, "Seconds for all DNS lookups of one message's SPF, DKIM and "
+                            "DMARC checks; past it the message gets 451 4.4.3.", _float(0.1)),
+        "authserv_id": Key("", "Name in the Authentication-Results headers we add (and strip "
+                           "when forged); empty: the gateway host name.", _str),
     },
     "imap_proxy": {
         "listen": Key(["127.0.0.1:2143"], "IMAP proxy addresses with STARTTLS.", _listen_list),
