@@ -37,6 +37,7 @@ class SinkHandler:
     data_reply: str = "250 2.0.0 Ok: queued"
     received: list[Received] = field(default_factory=list)
     rcpt_seen: list[str] = field(default_factory=list)
+    tls_seen: list[bool] = field(default_factory=list)  # per accepted DATA: was it over TLS?
 
     def reply_for(self, address: str) -> str:
         r = self.rcpt_replies.get(address, "250 2.1.5 Ok")
@@ -56,6 +57,7 @@ class SinkHandler:
         if self.data_reply.startswith("250"):
             # aiosmtpd reports the null sender as "<>".
             mail_from = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+            self.tls_seen.append(session.ssl is not None)
             self.received.append(Received(mail_from, list(envelope.rcpt_tos),
                                           bytes(envelope.original_content or b"")))
         return self.data_reply
@@ -169,13 +171,18 @@ def bounces(engine) -> list[Message]:
                               .order_by(Message.id)).all())
 
 
-async def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Poll `check` (run in a thread, it reads the store) until it is truthy; fail after timeout."""
+async def wait_for(check: Callable[[], Any], timeout: float = 20.0,
+                   what: str | Callable[[], Any] = "") -> Any:
+    """Poll `check` (run in a thread, it reads the store) until it is truthy; fail after timeout.
+
+    `what` names the awaited state, or is a callable whose result (the state seen) is reported.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = await asyncio.to_thread(check)
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+            seen = await asyncio.to_thread(what) if callable(what) else (what or check)
+            raise AssertionError(f"timed out after {timeout}s waiting for {seen}")
         await asyncio.sleep(0.05)

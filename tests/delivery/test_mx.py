@@ -72,7 +72,9 @@ async def test_worker_routes_by_mx(engine, dns_server, sink, tmp_path):
     try:
         qid = enqueue(engine, ["a@ok.test", "b@implicit.test", "c@nullmx.test"])
         svc.wake()
-        await wait_for(lambda: message(engine, qid).status == "done", timeout=30)
+        await wait_for(lambda: message(engine, qid).status == "done", timeout=30,
+                       what=lambda: {r: (e.status, e.attempts, e.locked_by, e.last_reply)
+                                     for r, e in entries(engine, qid).items()})
     finally:
         await svc.stop()
     es = entries(engine, qid)

@@ -3,6 +3,7 @@ expiry, parking, and two nodes sharing one store (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -241,8 +242,6 @@ async def test_two_nodes_never_deliver_an_entry_twice(engine, sink, tmp_path, ca
 
 async def test_stop_gives_leases_back(engine, tmp_path):
     # A sink that accepts the connection but never greets: the transfer hangs until stop().
-    import asyncio
-
     async def silent(reader, writer):
         await asyncio.sleep(30)
 
@@ -261,3 +260,56 @@ async def test_stop_gives_leases_back(engine, tmp_path):
         server.close()
     e = entries(engine, qid)["a@example.org"]
     assert e.status == "queued" and e.locked_by is None and e.locked_until is None
+
+
+def _tls_context():
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("sink.test", "127.0.0.1")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(ctx)
+    return ctx
+
+
+async def test_starttls_when_offered_and_required(engine, tmp_path):
+    tls_sink = await Sink(tls_context=_tls_context()).start()
+    plain_sink = await Sink().start()
+    config = make_config(tmp_path, require_tls=True, default=tls_sink.hop,
+                         routes={"plain.example": plain_sink.hop})
+    svc = DeliveryService(config, engine, "n1", poll_interval=0.1)
+    await svc.start()
+    try:
+        qid = enqueue(engine, ["a@tls.example", "b@plain.example"])
+        svc.wake()
+        await wait_for(lambda: entries(engine, qid)["a@tls.example"].status == "delivered")
+        await wait_for(lambda: entries(engine, qid)["b@plain.example"].attempts >= 1)
+    finally:
+        await svc.stop()
+        await tls_sink.stop()
+        await plain_sink.stop()
+    assert tls_sink.handler.tls_seen == [True]
+    # No STARTTLS at a next hop while TLS is required: deferred, never sent in clear.
+    b = entries(engine, qid)["b@plain.example"]
+    assert b.status == "deferred" and "does not offer STARTTLS" in b.last_reply
+    assert plain_sink.handler.received == []
+
+
+async def test_entries_of_a_crashed_node_are_replayed_after_its_lease(engine, sink, tmp_path):
+    from mailgw.queue import store
+
+    qid = enqueue(engine, ["a@example.org"])
+    with session_factory(engine).begin() as s:  # a node claims, then dies without a word
+        assert len(store.claim_due(s, "crashed", 10, lease_seconds=1.0)) == 1
+    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n2",
+                          poll_interval=0.1)
+    await svc.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert sink.handler.received == []  # still leased to the dead node
+        await wait_for(_done(engine, qid), what="replayed after the lease ran out")
+    finally:
+        await svc.stop()
+    assert sink.copies_for("a@example.org") == 1
