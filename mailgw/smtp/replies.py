@@ -34,18 +34,26 @@ LINE_TOO_LONG = ("500 5.5.6 Dong qua dai (toi da 998 ky tu) / "
                  "Line too long (RFC 5322 allows 998 characters)")
 MESSAGE_TOO_BIG = "552 5.3.4 Thu vuot qua dung luong cho phep / Message size exceeds fixed limit"
 UNPARSABLE = "550 5.6.0 Thu khong dung dinh dang / Malformed message: {why}"
+# Policy rejection: the rule's ASCII text ("<vi> / <en>") and the violation reference.
+POLICY_REJECTED = "550 5.7.1 {text} (ref {ref})"
+DMARC_REJECT = ("550 5.7.1 Thu bi tu choi theo chinh sach DMARC cua ten mien gui / "
+                "Rejected by the DMARC policy of the sender's domain")
 
 # Try again later (temporary): our own trouble is never a 5xx
 INTERNAL_ERROR = ("451 4.3.0 Loi tam thoi cua he thong, vui long gui lai sau / "
                   "Temporary internal error, please retry (ref {ref})")
 STORE_UNAVAILABLE = ("451 4.3.0 Loi tam thoi cua he thong, vui long gui lai sau / "
                      "Temporary storage failure, please retry (ref {ref})")
+INSPECTION_TIMEOUT = ("451 4.3.0 Chua kiem tra xong noi dung thu, vui long gui lai sau / "
+                      "Content inspection timed out, please retry (ref {ref})")
 AUTH_UNAVAILABLE = ("454 4.7.0 Tam thoi khong kiem tra duoc mat khau / "
                     "Temporary authentication failure, try again later")
 LOW_DISK = ("452 4.3.1 He thong tam thoi het dung luong / "
             "Insufficient system storage, please retry later")
 RATE_LIMITED = ("450 4.7.1 Gui qua nhieu thu, vui long thu lai sau / "
                 "Sending rate limit exceeded, try again later")
+DNS_TEMPFAIL = ("451 4.4.3 Tam thoi khong tra cuu duoc DNS de xac thuc nguoi gui, vui long "
+                "gui lai sau / Temporary DNS failure checking the sender, please retry")
 
 
 def format_reply(template: str, **values: str) -> str:
