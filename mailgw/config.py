@@ -288,6 +288,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "policy": {
         "files": Key(["policies/phutho.toml"], "Policy files, read in order.", _str_list),
+        "timeout": Key(10.0, "Seconds classification of one message may take before the client "
+                       "gets 451 4.3.0 (fail closed).", _float(0.001)),
+    },
+    "notices": {
+        "sender": Key("", "From address of violation notices; empty: "
+                      "mailgw-noreply@<first domain>.", _str),
+        "templates": Key("", "Directory whose Jinja2 templates replace the packaged notice "
+                         "templates of the same name; empty: the packaged ones.", _str),
+        "admins": Key([], "Addresses that get every notice a rule sends to administrators, "
+                      "besides the administrators of the sender's unit.", _str_list),
     },
     "dkim": {
         "enabled": Key(True, "DKIM-sign outgoing mail whose sender is in a signing domain "
@@ -340,6 +350,7 @@ class Config:
     imap_proxy: Any
     delivery: Any
     policy: Any
+    notices: Any
     dkim: Any
 
     @property
