@@ -93,6 +93,9 @@ def _dispatch(run: Run, kind: str, data: bytes, label: str, declared_type: str, 
             run.mark(index, unreadable=True)
     elif kind == "eml":
         mime.walk_message(run, data, f"{label} > ", depth + 1)
+    elif kind == "encrypted_office":
+        run.defect(label, "encrypted_document", "password-protected Office document")
+        run.mark(index, encrypted=True)
     elif kind == "tnef":
         if not walk_tnef(run, data, label, depth, examine):
             run.mark(index, unreadable=True)

@@ -58,8 +58,10 @@ _DECLARED = {
     "application/x-7z-compressed": {"7z"},
     "application/msword": {"doc", "rtf", "docx"},
     "application/vnd.ms-excel": {"xls", "xlsx"},
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {"docx"},
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"xlsx"},
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {
+        "docx", "encrypted_office"},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "xlsx", "encrypted_office"},
     "application/vnd.oasis.opendocument.text": {"odt"},
     "application/vnd.oasis.opendocument.spreadsheet": {"ods"},
     "application/ms-tnef": {"tnef"},
@@ -70,9 +72,24 @@ _DECLARED = {
     "image/gif": {"gif"},
 }
 # Kinds that are never text, whatever a text/* declaration says.
-_BINARY_KINDS = frozenset(_EXTENSIONS) - {"eml", "rtf"}
+_BINARY_KINDS = (frozenset(_EXTENSIONS) - {"eml", "rtf"}) | {"encrypted_office", "ole", "msg"}
 # Extensions that only count when the content is one of these kinds ("x.doc" may be RTF).
-_LENIENT = {"doc": {"doc", "rtf", "docx", "html"}, "xls": {"xls", "xlsx", "html"}}
+_LENIENT = {
+    "doc": {"doc", "rtf", "docx", "html"},
+    "xls": {"xls", "xlsx", "html"},
+    "docx": {"docx", "encrypted_office"},
+    "xlsx": {"xlsx", "encrypted_office"},
+    "pptx": {"pptx", "encrypted_office"},
+}
+
+
+_MEMBER_MARKERS = (
+    (b"mimetypeapplication/vnd.oasis.opendocument.text", "odt"),
+    (b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet", "ods"),
+    (b"word/document.xml", "docx"),
+    (b"xl/workbook.xml", "xlsx"),
+    (b"ppt/presentation.xml", "pptx"),
+)
 
 
 def _zip_kind(data: bytes) -> str:
@@ -93,13 +110,19 @@ def _zip_kind(data: bytes) -> str:
                     return "xlsx"
                 if "ppt/presentation.xml" in names:
                     return "pptx"
-    except Exception:  # noqa: S110 - a broken zip is still a zip; the archive reader reports it
-        pass
+    except Exception:
+        # A damaged container is still known by the member names in its local headers.
+        for marker, kind in _MEMBER_MARKERS:
+            if marker in data:
+                return kind
     return "zip"
 
 
 def _ole_kind(data: bytes) -> str:
     head = data[: 512 * 1024]
+    if "EncryptedPackage".encode("utf-16-le") in head:
+        # A password-protected docx/xlsx/pptx: Office wraps the encrypted package in OLE.
+        return "encrypted_office"
     if "WordDocument".encode("utf-16-le") in head:
         return "doc"
     if "Workbook".encode("utf-16-le") in head or "Book".encode("utf-16-le") in head:

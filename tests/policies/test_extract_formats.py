@@ -215,3 +215,17 @@ def test_files_embedded_in_a_pdf_are_examined():
     doc = next(d for d in result.documents if d.part == "attachment tl.pdf > phu-luc.docx")
     assert "Độ mật: Mật" in doc.lines
     assert "Tài liệu" in next(d for d in result.documents if d.part == "attachment tl.pdf").lines
+
+
+def test_password_protected_office_file_is_encrypted():
+    # What Office writes for a protected .docx: an OLE compound file whose directory names an
+    # "EncryptedPackage" stream (the real package is AES-encrypted inside it).
+    data = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 1016
+            + "EncryptionInfo".encode("utf-16-le") + b"\x00" * 50
+            + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 2000)
+    result = extract(make_message(attachments=[("qd.docx", DOCX, data)]))
+    attachment = next(a for a in result.attachments if a.part == "attachment qd.docx")
+    assert attachment.sniffed_type == "encrypted_office"
+    assert attachment.encrypted
+    assert any(d.kind == "encrypted_document" for d in result.defects)
+    assert not any(d.kind == "type_mismatch" for d in result.defects)
