@@ -22,6 +22,8 @@ COMMANDS = (
     ("cli.serve", "serve"),
     ("cli.queue", "queue"),
     ("cli.policy", "policy"),
+    ("cli.dkim", "dkim"),
+    ("cli.dns", "dns"),
 )
 
 

@@ -116,7 +116,7 @@ def load_manifest(base: Path, domain: str) -> Manifest:
 def save_manifest(base: Path, manifest: Manifest) -> None:
     """Write the manifest atomically (readers never see a half-written file)."""
     directory = base / manifest.domain
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {"domain": manifest.domain, "keys": [asdict(k) for k in manifest.keys]}
     fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=directory)
     try:
@@ -155,7 +155,8 @@ def private_pem(key: PrivateKey) -> bytes:
 
 def write_private_key(path: Path, key: PrivateKey) -> None:
     """Write `key` to a new file with mode 0600 (never over an existing key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Only the gateway's user may list the key directory.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(private_pem(key))
