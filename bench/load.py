@@ -844,7 +844,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                  if base_rate and gw_rate else None)
             report["target_ratio"] = TARGET_RATIO
         except BenchError as exc:
-            if gateway is not None and gateway.log_tail():
+            if gateway is not None and gateway.log_tail() and gateway.log_tail() not in str(exc):
                 exc.args = (f"{exc}\n--- gateway log (last lines) ---\n{gateway.log_tail()}",)
             raise
         finally:
