@@ -172,12 +172,13 @@ def make_zip(members: dict[str, bytes], *, compression: int = zipfile.ZIP_DEFLAT
     return out.getvalue()
 
 
-def make_7z(members: dict[str, bytes], password: str | None = None) -> bytes:
+def make_7z(members: dict[str, bytes], password: str | None = None,
+            header_encryption: bool = True) -> bytes:
     import py7zr
 
     out = io.BytesIO()
     with py7zr.SevenZipFile(out, "w", password=password,
-                            header_encryption=bool(password)) as archive:
+                            header_encryption=bool(password) and header_encryption) as archive:
         for name, content in members.items():
             archive.writestr(content, name)
     return out.getvalue()

@@ -106,8 +106,10 @@ def test_encrypted_zip_member():
     assert not _docx_docs(result)
 
 
-def test_encrypted_7z():
-    archive = make_7z({"qd.docx": make_docx(OFFICIAL)}, password="bimat")
+@pytest.mark.parametrize("header_encryption", [True, False])
+def test_encrypted_7z(header_encryption):
+    archive = make_7z({"qd.docx": make_docx(OFFICIAL)}, password="bimat",
+                      header_encryption=header_encryption)
     result = _with("secret.7z", archive, ctype="application/x-7z-compressed")
     top = next(a for a in result.attachments if a.part == "attachment secret.7z")
     assert top.sniffed_type == "7z"

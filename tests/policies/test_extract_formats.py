@@ -229,3 +229,18 @@ def test_password_protected_office_file_is_encrypted():
     assert attachment.encrypted
     assert any(d.kind == "encrypted_document" for d in result.defects)
     assert not any(d.kind == "type_mismatch" for d in result.defects)
+
+
+@needs_font
+def test_pdf_with_only_an_owner_password_is_read():
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(["Độ mật: Mật"]))))
+    writer.encrypt(user_password="", owner_password="chu-so-huu")
+    out = io.BytesIO()
+    writer.write(out)
+    result = extract(make_message(attachments=[("o.pdf", "application/pdf", out.getvalue())]))
+    assert not next(a for a in result.attachments if a.part == "attachment o.pdf").encrypted
+    assert "Độ mật: Mật" in next(d for d in result.documents if d.part == "attachment o.pdf").lines

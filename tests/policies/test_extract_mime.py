@@ -268,3 +268,22 @@ def test_big_message_fast_path_decodes_bodies_exactly():
     assert any(d.part.startswith("body (epilogue) >") and d.kind == "docx"
                for d in result.documents)
     assert not [d for d in result.documents if d.part == "attachment anh.jpg"]
+
+
+@pytest.mark.parametrize(("levels", "found"), [(5, True), (40, False)])
+def test_deep_attached_messages(levels, found):
+    raw = make_message(SECRET)
+    for _ in range(levels):
+        raw = make_message("Chuyển tiếp", attachments=[("fw.eml", "message/rfc822", raw)])
+    result = extract(raw, Limits(max_depth=24))
+    hit = any(SECRET in d.lines and d.part.count("attached message") == levels
+              for d in result.documents)
+    assert hit is found
+    assert ("nesting_too_deep" in _kinds(result)) is not found
+
+
+def test_part_count_limit():
+    raw = make_message(attachments=[(f"{i}.txt", "text/plain", b"x") for i in range(30)])
+    result = extract(raw, Limits(max_parts=10))
+    assert "too_many_parts" in _kinds(result)
+    assert len(result.attachments) < 30
