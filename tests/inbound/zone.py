@@ -36,6 +36,7 @@ def records(key_record: str) -> dict[tuple[str, str], list[str]]:
         ("bounce.strict.example", "TXT"): [spf],
         ("bounce.example.com", "TXT"): [spf],
         ("dmarcbroken.example", "TXT"): [spf],
+        ("_dmarc.keyfail.example", "TXT"): [txt("v=DMARC1; p=reject")],
         ("twodmarc.example", "TXT"): [spf],
         ("_dmarc.twodmarc.example", "TXT"): [txt("v=DMARC1; p=reject"),
                                              txt("v=DMARC1; p=none")],
@@ -46,5 +47,6 @@ def records(key_record: str) -> dict[tuple[str, str], list[str]]:
     }
 
 
-SERVFAIL = {"broken.example", "_dmarc.dmarcbroken.example", "sel._domainkey.broken.example"}
+SERVFAIL = {"broken.example", "_dmarc.dmarcbroken.example", "sel._domainkey.broken.example",
+            "sel._domainkey.keyfail.example"}
 SILENT = {"slow.example", "sel._domainkey.slow.example"}
