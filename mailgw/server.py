@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, inspect
@@ -27,6 +28,7 @@ from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
 from mailgw.pipeline.runner import Pipeline
 from mailgw.queue.recovery import local_node_id, release_dead_local_leases
+from mailgw.smtp.mx import MXSMTP
 from mailgw.smtp.submission import SubmissionContext, SubmissionSMTP
 from mailgw.store.db import StoreError, is_sqlite, make_engine, session_factory, upgrade
 from mailgw.store.writer import StoreWriter
@@ -37,7 +39,7 @@ log = logging.getLogger("mailgw.server")
 
 @dataclass
 class Listener:
-    kind: str            # "submission" | "submission_tls"
+    kind: str            # "submission" | "submission_tls" | "mx"
     sock: socket.socket
 
     @property
@@ -51,6 +53,7 @@ def bind_listeners(config: Config) -> list[Listener]:
     out: list[Listener] = []
     wanted = [("submission", a) for a in config.submission.listen]
     wanted += [("submission_tls", a) for a in config.submission.listen_tls]
+    wanted += [("mx", a) for a in config.mx.listen]
     for kind, address in wanted:
         host, port = parse_hostport(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -106,11 +109,16 @@ class Node:
                                       make_authenticator(self.config, self.sessions), tls)
         release_dead_local_leases(self.sessions)
         self.writer.start()
+        factories: dict[str, Callable[[], asyncio.Protocol]] = {
+            "submission": lambda: SubmissionSMTP(ctx, implicit_tls=False),
+            "submission_tls": lambda: SubmissionSMTP(ctx, implicit_tls=True),
+            # The MX listener shares the limits and the pipeline, not the trusted hosts.
+            "mx": lambda: MXSMTP(ctx),
+        }
         for listener in listeners:
-            implicit = listener.kind == "submission_tls"
             server = await loop.create_server(
-                lambda implicit=implicit: SubmissionSMTP(ctx, implicit_tls=implicit),
-                sock=listener.sock, ssl=tls if implicit else None)
+                factories[listener.kind], sock=listener.sock,
+                ssl=tls if listener.kind == "submission_tls" else None)
             self.servers.append(server)
         await self.delivery.start()
 

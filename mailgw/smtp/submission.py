@@ -1,17 +1,13 @@
 """The submission listener: civil servants' mail clients (and trusted application hosts).
 
-A thin protocol edge on aiosmtpd (DESIGN §4.1): it unwraps SMTP, checks sanity (TLS before AUTH,
-who may use which sender, limits, hostile input), hands the transaction to the pipeline and maps
-the outcome to a reply from `mailgw.smtp.replies`. No policy, archive or DKIM code lives here.
-
-What aiosmtpd does not do for us, and this module adds:
+Built on the shared edge (mailgw.smtp.edge); what is particular to submission lives here:
 - AUTH checked asynchronously (argon2 in a thread) with a growing delay per IP and per login
-  after failures, the same reply for unknown users and wrong passwords;
-- sender ownership (MAIL FROM and, in the parse/identify stages, the header From);
-- trusted application hosts that may send without AUTH, each limited to its own senders;
-- refusal of control characters in command arguments, of source routes and relay tricks;
-- a command budget per session, connection limits, rate limits, a low-disk check before DATA;
-- a 451 with a correlation id instead of aiosmtpd's permanent "500 Error: (exception text)".
+  after failures, the same reply for unknown users and wrong passwords, offered only over TLS;
+- no mail without AUTH (530 5.7.0), except from trusted application hosts, each limited to its
+  own sender addresses (never a blanket trust of a network);
+- sender ownership: MAIL FROM here (553 5.7.1), the header From in the identify stage;
+- relay tricks refused on the path as the client wrote it (mailgw.smtp.addresses);
+- per-user and per-IP message rates, recipient count limit, low disk space before DATA.
 """
 
 from __future__ import annotations
@@ -19,15 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import functools
 import ipaddress
 import logging
-import re
-import secrets
-import shutil
 import ssl
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,18 +25,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from mailgw.auth import AuthenticationUnavailable, Authenticator
 from mailgw.config import Config
-from mailgw.pipeline.mail import Mail, SessionInfo
-from mailgw.pipeline.outcome import StageReject
 from mailgw.pipeline.runner import Pipeline
 from mailgw.smtp import replies
 from mailgw.smtp.addresses import AddressError, parse_mail_from, parse_rcpt_to
+from mailgw.smtp.edge import DiskSpace, EdgeContext, GatewaySMTP
 from mailgw.smtp.throttle import SubmissionThrottles
-from mailgw.store.writer import StoreUnavailable
 
 log = logging.getLogger("mailgw.submission")
-translog = logging.getLogger("mailgw.transaction")
-
-_FORBIDDEN_IN_ARGS = ("\x00", "\r", "\n")
 
 
 @dataclass
@@ -57,28 +42,21 @@ class TrustedHost:
 
 
 @dataclass
-class SubmissionContext:
-    """What every connection of one listener process shares."""
+class SubmissionContext(EdgeContext):
+    """The shared edge context plus the password backend and the trusted hosts."""
 
-    config: Config
-    pipeline: Pipeline
-    authenticator: Authenticator
-    tls_context: ssl.SSLContext | None
-    throttles: SubmissionThrottles
-    disk: DiskSpace
+    authenticator: Authenticator | None = None
     trusted: list[TrustedHost] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: Config, pipeline: Pipeline, authenticator: Authenticator,
               tls_context: ssl.SSLContext | None) -> SubmissionContext:
-        sub = config.submission
         return cls(
-            config=config, pipeline=pipeline, authenticator=authenticator,
-            tls_context=tls_context,
-            throttles=SubmissionThrottles.from_config(config),
-            disk=DiskSpace(config),
+            config=config, pipeline=pipeline, tls_context=tls_context,
+            throttles=SubmissionThrottles.from_config(config), disk=DiskSpace(config),
+            authenticator=authenticator,
             trusted=[TrustedHost(h["name"], h["networks"], frozenset(h["senders"]))
-                     for h in sub.trusted_hosts],
+                     for h in config.submission.trusted_hosts],
         )
 
     def trusted_host_for(self, ip: str) -> TrustedHost | None:
@@ -92,101 +70,19 @@ class SubmissionContext:
         return None
 
 
-class SubmissionSMTP(SMTP):
+class SubmissionSMTP(GatewaySMTP):
     """One client connection on a submission listener."""
 
+    listener = "submission"
+    direction = "outbound"
+    ctx: SubmissionContext
+
     def __init__(self, ctx: SubmissionContext, implicit_tls: bool) -> None:
-        sub = ctx.config.submission
-        # The stream limit bounds one line: 998 characters, a stuffed dot and CRLF.
-        self.line_length_limit = sub.max_line_length + 3
-        self.ctx = ctx
-        self.implicit_tls = implicit_tls
-        self.commands_left = sub.max_commands
-        self.owned: frozenset[str] = frozenset()
-        self.info = SessionInfo(listener="submission", tls=implicit_tls)
         self.trusted: TrustedHost | None = None
-        self.counted_ip: str | None = None
-        self.raw_path = ""
-        super().__init__(
-            handler=self,
-            data_size_limit=sub.max_message_size,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=ctx.config.hostname,
-            ident="mailgw",
-            # Implicit-TLS listeners are TLS from the first byte: no STARTTLS to offer there,
-            # and AUTH may be offered at once.
-            tls_context=None if implicit_tls else ctx.tls_context,
-            require_starttls=False,
-            timeout=sub.timeout,
-            auth_required=False,
-            auth_require_tls=not implicit_tls,
-            auth_exclude_mechanism=["CRAM-MD5"],
-        )
-        # Every command goes through one gate: control characters and the command budget.
-        self._smtp_methods = {name: self._gate(name, method)
-                              for name, method in self._smtp_methods.items()}
+        super().__init__(ctx, implicit_tls, offer_auth=True)
 
-    # -- connection ----------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        starttls_done = self._original_transport is not None and self.transport is not None
-        if not starttls_done:
-            peer = transport.get_extra_info("peername") or ("", 0)
-            ip = str(peer[0])
-            if not self.ctx.throttles.connections.acquire(ip):
-                log.warning("connection from %s refused: too many connections", ip)
-                if isinstance(transport, asyncio.WriteTransport):
-                    transport.write(replies.TOO_MANY_CONNECTIONS.encode() + b"\r\n")
-                transport.close()
-                # aiosmtpd still needs its session objects for connection_lost().
-                self.session = self._create_session()
-                self._handler_coroutine = None
-                return
-            self.counted_ip = ip
-            self.info.peer_ip, self.info.peer_port = ip, int(peer[1])
-            self.trusted = self.ctx.trusted_host_for(ip)
-        super().connection_made(transport)
-        if starttls_done:
-            # RFC 3207 4.2: after STARTTLS the client starts again from nothing; aiosmtpd has
-            # discarded plaintext pipelined behind STARTTLS and made a new session.
-            self.info = SessionInfo(listener="submission", tls=True,
-                                    peer_ip=self.info.peer_ip, peer_port=self.info.peer_port)
-            self.owned = frozenset()
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self.counted_ip is not None:
-            self.ctx.throttles.connections.release(self.counted_ip)
-            self.counted_ip = None
-        if self._handler_coroutine is None:  # refused in connection_made
-            return
-        super().connection_lost(error)
-
-    # -- gates ---------------------------------------------------------------------------
-
-    def _gate(self, name: str, method: Callable[[Any], Awaitable[None]]
-              ) -> Callable[[Any], Awaitable[None]]:
-        async def gated(arg: str | None) -> None:
-            self.commands_left -= 1
-            if self.commands_left < 0:
-                await self.push(replies.TOO_MANY_COMMANDS)
-                if self.transport is not None:
-                    self.transport.close()
-                return
-            if arg and any(c in arg for c in _FORBIDDEN_IN_ARGS):
-                await self.push(replies.BAD_ARGUMENT)
-                return
-            if name in ("MAIL", "RCPT"):
-                # Decisions are made on the path as the client wrote it, not on what a
-                # lenient parser made of it (aiosmtpd drops source routes and comments).
-                self.raw_path = _raw_path(arg or "")
-            await method(arg)
-
-        return gated
-
-    @property
-    def tls_active(self) -> bool:
-        return self.implicit_tls or self._tls_protocol is not None
+    def on_connect(self, ip: str) -> None:
+        self.trusted = self.ctx.trusted_host_for(ip)
 
     async def check_auth_needed(self, caller_method: str) -> bool:
         assert self.session is not None
@@ -194,13 +90,6 @@ class SubmissionSMTP(SMTP):
             return False
         await self.push(replies.AUTH_REQUIRED)
         return True
-
-    async def handle_exception(self, error: Exception) -> str:
-        ref = secrets.token_hex(6)
-        log.error("ref=%s peer=%s unhandled %s: %s", ref, self.info.peer_ip,
-                  type(error).__name__, error, exc_info=error)
-        self._set_rset_state()
-        return replies.format_reply(replies.INTERNAL_ERROR, ref=ref)
 
     # -- AUTH ----------------------------------------------------------------------------
 
@@ -248,34 +137,23 @@ class SubmissionSMTP(SMTP):
         if delay > 0:
             await asyncio.sleep(delay)
         try:
+            assert self.ctx.authenticator is not None
             result = await self.ctx.authenticator.authenticate(login, password)
         except AuthenticationUnavailable as exc:
-            log.error("auth backend unavailable login=%s ip=%s: %s", login, ip, exc)
+            log.error("auth backend unavailable login=%r ip=%s: %s", login, ip, exc)
             return AuthResult(success=False, handled=False, message=replies.AUTH_UNAVAILABLE)
         if result is None:
             # Same reply whatever went wrong: unknown user, wrong password, disabled account.
             throttle.failure(ip, login)
-            log.warning("auth failed login=%s ip=%s waited=%.2fs", login, ip, delay)
+            log.warning("auth failed login=%r ip=%s waited=%.2fs", login, ip, delay)
             return AuthResult(success=False, handled=False, message=replies.AUTH_INVALID)
         throttle.success(ip, login)
         self.info.auth_user = result.address
         self.owned = frozenset(result.senders)
-        log.info("auth ok login=%s ip=%s", result.address, ip)
+        log.info("auth ok login=%r ip=%s", result.address, ip)
         return AuthResult(success=True, auth_data=result, message=replies.AUTH_OK)
 
     # -- handler hooks (aiosmtpd calls these with handler=self) ---------------------------
-
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
-                          hostname: str, responses: list[str]) -> list[str]:
-        self.info.helo = hostname
-        session.host_name = hostname
-        return responses
-
-    async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope,
-                          hostname: str) -> str:
-        self.info.helo = hostname
-        session.host_name = hostname
-        return f"250 {self.hostname}"
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
@@ -319,78 +197,3 @@ class SubmissionSMTP(SMTP):
         envelope.rcpt_tos.append(rcpt)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.RECIPIENT_OK
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        started = time.monotonic()
-        raw = envelope.original_content or b""
-        info = SessionInfo(**vars(self.info))
-        info.tls = self.tls_active
-        mail = Mail(session=info, mail_from=str(envelope.mail_from),
-                    rcpt_tos=list(envelope.rcpt_tos), raw=bytes(raw), direction="outbound")
-        status, reply = "accepted", ""
-        try:
-            if _has_overlong_line(mail.raw, self.ctx.config.submission.max_line_length):
-                status, reply = "rejected", replies.LINE_TOO_LONG
-            else:
-                accepted = await self.ctx.pipeline.accept(mail, self.owned)
-                reply = replies.format_reply(replies.ACCEPTED, queue_id=accepted.queue_id)
-        except StageReject as rej:
-            status, reply = "rejected", rej.reply
-        except StoreUnavailable as exc:
-            ref = secrets.token_hex(6)
-            log.error("ref=%s queue_id=%s store unavailable: %s", ref, mail.queue_id, exc)
-            status, reply = "deferred", replies.format_reply(replies.STORE_UNAVAILABLE, ref=ref)
-        except Exception as exc:
-            ref = secrets.token_hex(6)
-            log.error("ref=%s queue_id=%s pipeline failed: %s: %s", ref, mail.queue_id,
-                      type(exc).__name__, exc, exc_info=exc)
-            status, reply = "deferred", replies.format_reply(replies.INTERNAL_ERROR, ref=ref)
-        translog.info(
-            "queue_id=%s message_id=%s from=<%s> to=%s size=%d user=%s client=%s verdict=%s "
-            "status=%s reply=%r duration=%.3f",
-            mail.queue_id, mail.message_id or "-", mail.mail_from,
-            ",".join(f"<{r}>" for r in mail.rcpt_tos), mail.size,
-            info.auth_user or info.trusted_host or "-", info.peer_ip, mail.verdict, status,
-            reply[:3], time.monotonic() - started)
-        return reply
-
-
-def _raw_path(arg: str) -> str:
-    """The path of `FROM:<path> PARAMS` / `TO:<path> PARAMS` as the client wrote it."""
-    _, _, rest = arg.partition(":")
-    rest = rest.strip()
-    if rest.startswith("<"):
-        end = rest.rfind(">")
-        return rest[: end + 1] if end > 0 else rest
-    return rest.split(" ", 1)[0]
-
-
-@functools.lru_cache(maxsize=8)
-def _overlong_line(limit: int) -> re.Pattern[bytes]:
-    # More than `limit` characters before the line ending (the CR of CRLF is allowed).
-    return re.compile(rb"[^\r\n]{%d}" % (limit + 1))
-
-
-def _has_overlong_line(raw: bytes, limit: int) -> bool:
-    return _overlong_line(limit).search(raw) is not None
-
-
-class DiskSpace:
-    """Is free space in data_dir below gateway.min_free_disk_mb? Asked at most once a second."""
-
-    def __init__(self, config: Config) -> None:
-        self.path = config.data_dir
-        self.minimum = config.gateway.min_free_disk_mb * 1024 * 1024
-        self.checked_at = -1e9
-        self.low = False
-
-    def is_low(self) -> bool:
-        now = time.monotonic()
-        if now - self.checked_at >= 1.0:
-            self.checked_at = now
-            try:
-                free = shutil.disk_usage(self.path).free
-            except OSError:
-                free = 0
-            self.low = free < self.minimum
-        return self.low

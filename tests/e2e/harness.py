@@ -83,6 +83,7 @@ def make_config(tmp: Path, db_url: str, sink_port: int, **extra: str) -> Config:
         "MAILGW_STORE__SQLITE_SYNCHRONOUS": '"NORMAL"',
         "MAILGW_SUBMISSION__LISTEN": '["127.0.0.1:0"]',
         "MAILGW_SUBMISSION__LISTEN_TLS": '["127.0.0.1:0"]',
+        "MAILGW_MX__LISTEN": '["127.0.0.1:0"]',
         "MAILGW_SUBMISSION__AUTH_DELAY_BASE": "0.05",
         "MAILGW_DELIVERY__DEFAULT": f'"smtp:[127.0.0.1]:{sink_port}"',
         "MAILGW_DELIVERY__RETRY_INITIAL": "0.3",
@@ -114,6 +115,10 @@ class Gateway:
     @property
     def tls_port(self) -> int:
         return self._port("submission_tls")
+
+    @property
+    def mx_port(self) -> int:
+        return self._port("mx")
 
     def _port(self, kind: str) -> int:
         return next(int(x.sock.getsockname()[1]) for x in self.listeners if x.kind == kind)

@@ -36,6 +36,8 @@ log_level = "WARNING"
 [submission]
 listen = ["127.0.0.1:{port}"]
 listen_tls = []
+[mx]
+listen = []
 trusted_hosts = [{{name = "crash-test", networks = ["127.0.0.1/32"], senders = ["{SENDER}"]}}]
 [delivery]
 default = "smtp:[127.0.0.1]:{sink_port}"

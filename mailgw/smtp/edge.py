@@ -1,0 +1,263 @@
+"""The SMTP edge shared by every listener (submission, MX): sanity checks and the reply mapping.
+
+A thin protocol edge on aiosmtpd (DESIGN §4.1): it unwraps SMTP, checks sanity, hands the
+transaction to the pipeline and maps the outcome to a reply from `mailgw.smtp.replies`. No
+policy, archive or DKIM code lives here. Each listener subclasses `GatewaySMTP` for what differs
+(who may send, which recipients are accepted, the direction of the mail).
+
+What aiosmtpd does not do for us, and this base class adds:
+- refusal of control characters in command arguments, and a command budget per session;
+- the MAIL/RCPT path as the client wrote it (aiosmtpd's parser drops source routes), for checks;
+- connection limits per process and per IP, a low-disk check, line-length checks on DATA;
+- the session reset after STARTTLS (RFC 3207 4.2) for our own session state too;
+- a 451 with a correlation id instead of aiosmtpd's permanent "500 Error: (exception text)",
+  and one structured log line per transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import secrets
+import shutil
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailgw.config import Config
+from mailgw.pipeline.mail import Mail, SessionInfo
+from mailgw.pipeline.outcome import StageReject
+from mailgw.pipeline.runner import Pipeline
+from mailgw.smtp import replies
+from mailgw.smtp.throttle import SubmissionThrottles
+from mailgw.store.writer import StoreUnavailable
+
+log = logging.getLogger("mailgw.smtp")
+translog = logging.getLogger("mailgw.transaction")
+
+_FORBIDDEN_IN_ARGS = ("\x00", "\r", "\n")
+
+
+@dataclass
+class EdgeContext:
+    """What every connection of one listener process shares."""
+
+    config: Config
+    pipeline: Pipeline
+    tls_context: ssl.SSLContext | None
+    throttles: SubmissionThrottles
+    disk: DiskSpace
+
+
+class GatewaySMTP(SMTP):
+    """One client connection; subclasses say who may send what (see submission.py, mx.py)."""
+
+    listener = "submission"
+    direction = "outbound"
+
+    def __init__(self, ctx: EdgeContext, implicit_tls: bool, *, offer_auth: bool) -> None:
+        sub = ctx.config.submission
+        # The stream limit bounds one line: 998 characters, a stuffed dot and CRLF.
+        self.line_length_limit = sub.max_line_length + 3
+        self.ctx = ctx
+        self.implicit_tls = implicit_tls
+        self.offer_auth = offer_auth
+        self.commands_left = sub.max_commands
+        self.owned: frozenset[str] = frozenset()
+        self.info = SessionInfo(listener=self.listener, tls=implicit_tls)
+        self.counted_ip: str | None = None
+        self.raw_path = ""
+        super().__init__(
+            handler=self,
+            data_size_limit=sub.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=ctx.config.hostname,
+            ident="mailgw",
+            # Implicit-TLS listeners are TLS from the first byte: no STARTTLS to offer there,
+            # and AUTH may be offered at once.
+            tls_context=None if implicit_tls else ctx.tls_context,
+            require_starttls=False,
+            timeout=sub.timeout,
+            auth_required=False,
+            auth_require_tls=not implicit_tls,
+            auth_exclude_mechanism=["CRAM-MD5"],
+        )
+        # Every command goes through one gate: control characters and the command budget.
+        self._smtp_methods = {name: self._gate(name, method)
+                              for name, method in self._smtp_methods.items()}
+
+    def on_connect(self, ip: str) -> None:
+        """Called once per connection, before the greeting (subclasses look up the peer)."""
+
+    def on_starttls(self) -> None:
+        """Called after STARTTLS: forget everything the client said before it."""
+        self.info = SessionInfo(listener=self.listener, tls=True,
+                                peer_ip=self.info.peer_ip, peer_port=self.info.peer_port)
+        self.owned = frozenset()
+
+    # -- connection ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        starttls_done = self._original_transport is not None and self.transport is not None
+        if not starttls_done:
+            peer = transport.get_extra_info("peername") or ("", 0)
+            ip = str(peer[0])
+            if not self.ctx.throttles.connections.acquire(ip):
+                log.warning("connection from %s refused: too many connections", ip)
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.write(replies.TOO_MANY_CONNECTIONS.encode() + b"\r\n")
+                transport.close()
+                # aiosmtpd still needs its session objects for connection_lost().
+                self.session = self._create_session()
+                self._handler_coroutine = None
+                return
+            self.counted_ip = ip
+            self.info.peer_ip, self.info.peer_port = ip, int(peer[1])
+            self.on_connect(ip)
+        super().connection_made(transport)
+        if starttls_done:
+            # RFC 3207 4.2: after STARTTLS the client starts again from nothing; aiosmtpd has
+            # discarded plaintext pipelined behind STARTTLS and made a new session.
+            self.on_starttls()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.counted_ip is not None:
+            self.ctx.throttles.connections.release(self.counted_ip)
+            self.counted_ip = None
+        if self._handler_coroutine is None:  # refused in connection_made
+            return
+        super().connection_lost(error)
+
+    # -- gates ---------------------------------------------------------------------------
+
+    def _gate(self, name: str, method: Callable[[Any], Awaitable[None]]
+              ) -> Callable[[Any], Awaitable[None]]:
+        async def gated(arg: str | None) -> None:
+            self.commands_left -= 1
+            if self.commands_left < 0:
+                await self.push(replies.TOO_MANY_COMMANDS)
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            if arg and any(c in arg for c in _FORBIDDEN_IN_ARGS):
+                await self.push(replies.BAD_ARGUMENT)
+                return
+            if name in ("MAIL", "RCPT"):
+                # Decisions are made on the path as the client wrote it, not on what a
+                # lenient parser made of it (aiosmtpd drops source routes and comments).
+                self.raw_path = _raw_path(arg or "")
+            await method(arg)
+
+        return gated
+
+    @property
+    def tls_active(self) -> bool:
+        return self.implicit_tls or self._tls_protocol is not None
+
+    async def handle_exception(self, error: Exception) -> str:
+        ref = secrets.token_hex(6)
+        log.error("ref=%s peer=%s unhandled %s: %s", ref, self.info.peer_ip,
+                  type(error).__name__, error, exc_info=error)
+        self._set_rset_state()
+        return replies.format_reply(replies.INTERNAL_ERROR, ref=ref)
+
+    # -- handler hooks (aiosmtpd calls these with handler=self) ---------------------------
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        self.info.helo = hostname
+        session.host_name = hostname
+        if not self.offer_auth:
+            responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        return responses
+
+    async def handle_HELO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str) -> str:
+        self.info.helo = hostname
+        session.host_name = hostname
+        return f"250 {self.hostname}"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        started = time.monotonic()
+        raw = envelope.original_content or b""
+        info = SessionInfo(**vars(self.info))
+        info.tls = self.tls_active
+        mail = Mail(session=info, mail_from=self.envelope_sender(envelope),
+                    rcpt_tos=list(envelope.rcpt_tos), raw=bytes(raw), direction=self.direction)
+        status, reply = "accepted", ""
+        try:
+            if _has_overlong_line(mail.raw, self.ctx.config.submission.max_line_length):
+                status, reply = "rejected", replies.LINE_TOO_LONG
+            else:
+                accepted = await self.ctx.pipeline.accept(mail, self.owned)
+                reply = replies.format_reply(replies.ACCEPTED, queue_id=accepted.queue_id)
+        except StageReject as rej:
+            status, reply = "rejected", rej.reply
+        except StoreUnavailable as exc:
+            ref = secrets.token_hex(6)
+            log.error("ref=%s queue_id=%s store unavailable: %s", ref, mail.queue_id, exc)
+            status, reply = "deferred", replies.format_reply(replies.STORE_UNAVAILABLE, ref=ref)
+        except Exception as exc:
+            ref = secrets.token_hex(6)
+            log.error("ref=%s queue_id=%s pipeline failed: %s: %s", ref, mail.queue_id,
+                      type(exc).__name__, exc, exc_info=exc)
+            status, reply = "deferred", replies.format_reply(replies.INTERNAL_ERROR, ref=ref)
+        translog.info(
+            "queue_id=%s message_id=%s from=<%s> to=%s size=%d user=%s client=%s verdict=%s "
+            "status=%s reply=%r duration=%.3f",
+            mail.queue_id, mail.message_id or "-", mail.mail_from,
+            ",".join(f"<{r}>" for r in mail.rcpt_tos), mail.size,
+            info.auth_user or info.trusted_host or "-", info.peer_ip, mail.verdict, status,
+            reply[:3], time.monotonic() - started)
+        return reply
+
+    def envelope_sender(self, envelope: Envelope) -> str:
+        return str(envelope.mail_from)
+
+
+def _raw_path(arg: str) -> str:
+    """The path of `FROM:<path> PARAMS` / `TO:<path> PARAMS` as the client wrote it."""
+    _, _, rest = arg.partition(":")
+    rest = rest.strip()
+    if rest.startswith("<"):
+        end = rest.rfind(">")
+        return rest[: end + 1] if end > 0 else rest
+    return rest.split(" ", 1)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _overlong_line(limit: int) -> re.Pattern[bytes]:
+    # More than `limit` characters before the line ending (the CR of CRLF is allowed).
+    return re.compile(rb"[^\r\n]{%d}" % (limit + 1))
+
+
+def _has_overlong_line(raw: bytes, limit: int) -> bool:
+    return _overlong_line(limit).search(raw) is not None
+
+
+class DiskSpace:
+    """Is free space in data_dir below gateway.min_free_disk_mb? Asked at most once a second."""
+
+    def __init__(self, config: Config) -> None:
+        self.path = config.data_dir
+        self.minimum = config.gateway.min_free_disk_mb * 1024 * 1024
+        self.checked_at = -1e9
+        self.low = False
+
+    def is_low(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked_at >= 1.0:
+            self.checked_at = now
+            try:
+                free = shutil.disk_usage(self.path).free
+            except OSError:
+                free = 0
+            self.low = free < self.minimum
+        return self.low
