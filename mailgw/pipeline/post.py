@@ -10,16 +10,20 @@ operator replays it with `mailgw queue retry` (DESIGN example 7: nothing is lost
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgw.queue import store
 from mailgw.store.models import Message
+
+if TYPE_CHECKING:
+    from mailgw.config import Config
 
 log = logging.getLogger("mailgw.pipeline")
 
@@ -47,11 +51,13 @@ class MessageFacts:
 Stage = Callable[[bytes, MessageFacts], bytes]
 
 
-def default_stages() -> list[tuple[str, Stage]]:
-    """The stages in their order: archive, then transform (DKIM signing is the last step)."""
+def default_stages(config: Config | None = None) -> list[tuple[str, Stage]]:
+    """The stages in their order: archive, then transform (DKIM signing is the last step,
+    done only when `config` is given)."""
     from mailgw.pipeline.stages import archive, transform
 
-    return [("archive", archive.run), ("transform", transform.run)]
+    return [("archive", archive.run), ("transform", functools.partial(transform.run,
+                                                                      config=config))]
 
 
 class Parked(Exception):
