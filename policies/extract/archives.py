@@ -94,17 +94,21 @@ def walk_zip(run: Run, data: bytes, label: str, depth: int, examine: Examine) ->
 
 
 class _CappedIO(py7zr.io.Py7zIO):
-    """A py7zr output buffer that refuses to grow beyond its cap."""
+    """A py7zr output buffer that refuses to grow beyond its cap or the archive's total cap."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, factory: _CappedFactory) -> None:
         self.cap = cap
+        self.factory = factory
         self.buffer = io.BytesIO()
         self.length = 0
 
     def write(self, s: Any) -> int:
         self.length += len(s)
+        self.factory.total += len(s)
         if self.length > self.cap:
             raise LimitExceeded(f"more than {self.cap} bytes inflated")
+        if self.factory.total > self.factory.total_cap:
+            raise LimitExceeded(f"more than {self.factory.total_cap} bytes inflated in all")
         return self.buffer.write(s)
 
     def read(self, size: int | None = None) -> bytes:
@@ -121,12 +125,14 @@ class _CappedIO(py7zr.io.Py7zIO):
 
 
 class _CappedFactory(py7zr.io.WriterFactory):
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, total_cap: int) -> None:
         self.cap = cap
+        self.total_cap = total_cap
+        self.total = 0
         self.outputs: dict[str, _CappedIO] = {}
 
     def create(self, filename: str) -> py7zr.io.Py7zIO:
-        out = _CappedIO(self.cap)
+        out = _CappedIO(self.cap, self)
         self.outputs[filename] = out
         return out
 
@@ -152,7 +158,8 @@ def walk_7z(run: Run, data: bytes, label: str, depth: int, examine: Examine) -> 
             ):
                 run.defect(label, "archive_bomb", f"{declared} bytes declared in {len(data)}")
                 return status
-            factory = _CappedFactory(cap)
+            # Declared sizes may lie: the writers enforce the caps on what is really inflated.
+            factory = _CappedFactory(cap, run.remaining())
             archive.extract(factory=factory)
     except LimitExceeded as exc:
         run.defect(label, "archive_bomb", str(exc))

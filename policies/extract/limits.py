@@ -21,6 +21,8 @@ class Limits:
     max_archive_members: int = 1000
     # One decoded part or inflated archive member (also one XML member of an office file).
     max_file_size: int = 64 * MIB
+    # One XML member of an office file: parsed into a tree, so it costs several times its size.
+    max_xml_size: int = 32 * MIB
     # Everything decoded or inflated for one message together.
     max_total_bytes: int = 256 * MIB
     # Inflated size / compressed size of an archive member ...

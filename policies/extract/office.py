@@ -57,7 +57,7 @@ class _Members:
         if info is None:
             return None
         limits = self.run.limits
-        cap = min(limits.max_file_size, self.run.remaining())
+        cap = min(limits.max_xml_size, self.run.remaining())
         try:
             data = read_member(self.zf, info, cap, limits.max_ratio, limits.ratio_floor)
         except LimitExceeded as exc:

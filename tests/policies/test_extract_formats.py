@@ -244,3 +244,23 @@ def test_pdf_with_only_an_owner_password_is_read():
     result = extract(make_message(attachments=[("o.pdf", "application/pdf", out.getvalue())]))
     assert not next(a for a in result.attachments if a.part == "attachment o.pdf").encrypted
     assert "Độ mật: Mật" in next(d for d in result.documents if d.part == "attachment o.pdf").lines
+
+
+XML_ATTACKS = [
+    ("external entity", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+     b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+     b"<w:body><w:p><w:r><w:t>A&x;B</w:t></w:r></w:p></w:body></w:document>"),
+    ("billion laughs", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "haha">'
+     + b"".join(b'<!ENTITY %c "' % (98 + i) + b"&%c;" % (97 + i) * 10 + b'">' for i in range(9))
+     + b']><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+     b"<w:body><w:p><w:r><w:t>A&j;B</w:t></w:r></w:p></w:body></w:document>"),
+]
+
+
+@pytest.mark.parametrize(("case", "xml"), XML_ATTACKS, ids=[c[0] for c in XML_ATTACKS])
+def test_xml_entities_are_never_expanded(case, xml):
+    data = make_zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": xml})
+    result = extract(make_message(attachments=[("e.docx", DOCX, data)]))
+    lines = [line for d in result.documents if d.part == "attachment e.docx" for line in d.lines]
+    assert not any("root:" in line or "haha" in line for line in lines)
+    assert sum(len(line) for line in lines) < 100
