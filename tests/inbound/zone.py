@@ -44,6 +44,7 @@ def records(key_record: str) -> dict[tuple[str, str], list[str]]:
         ("phutho.gov.vn", "TXT"): [txt("v=spf1 ip4:10.1.0.0/16 -all")],
         ("sel._domainkey.phutho.gov.vn", "TXT"): [key_record],
         ("phuth0.gov.vn", "TXT"): [txt("v=spf1 +all")],
+        ("_dmarc.phuth0-gov.vn", "TXT"): [txt("v=DMARC1; p=reject")],
     }
 
 
