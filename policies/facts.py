@@ -20,6 +20,7 @@ from policies.classifiers.official import MIN_SIGNALS, document_signals
 from policies.classifiers.secret import find_markings
 from policies.evidence import Evidence
 from policies.extraction import Extraction
+from policies.text import normalize
 
 OUTBOUND = "outbound"
 INBOUND = "inbound"
@@ -115,10 +116,12 @@ def build_facts(
             evidence.setdefault(name, []).extend(items)
 
     for doc in extraction.documents:
-        signals = document_signals(doc.part, doc.lines)
+        # Normalised once, read by both line classifiers.
+        normalized = [normalize(line) for line in doc.lines]
+        signals = document_signals(doc.part, doc.lines, normalized)
         if signals.is_official(opts.min_signals):
             add("official_document", signals.evidence())
-        add("secret_marking", find_markings(doc.part, doc.lines))
+        add("secret_marking", find_markings(doc.part, doc.lines, normalized))
     add("auto_forward", find_auto_forward(extraction.headers))
     add("document_attachment",
         find_document_attachments(extraction.attachments, opts.document_extensions))

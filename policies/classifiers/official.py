@@ -56,7 +56,9 @@ _BODIES = sorted(
             "BỘ CHỈ HUY", "BAN CHỈ HUY", "BAN CHỈ ĐẠO", "BAN QUẢN LÝ", "CHÍNH PHỦ", "QUỐC HỘI",
             "THỦ TƯỚNG", "MẶT TRẬN", "ỦY BAN MẶT TRẬN", "UBMTTQ", "LIÊN ĐOÀN", "ĐOÀN", "HỘI",
             "HỘI ĐỒNG", "TAND", "VKSND", "ĐẠI HỌC", "QUỸ", "BAN TUYÊN GIÁO", "KIỂM TOÁN",
-            "BQL", "VP", "BCH", "BCĐ",
+            "BQL", "VP", "BCH", "BCĐ", "TỈNH ĐOÀN", "HUYỆN ĐOÀN", "THÀNH ĐOÀN", "BẢO TÀNG",
+            "THƯ VIỆN", "TRẠI", "ĐỒN", "HẠT", "QUÂN KHU", "VƯỜN QUỐC GIA", "KIỂM TOÁN NHÀ NƯỚC",
+            "BAN THƯỜNG VỤ", "THƯỜNG TRỰC", "NHÀ VĂN HÓA", "NHÀ THIẾU NHI",
         )
     },
     key=len,
@@ -111,6 +113,7 @@ _ENDS_WITH_TITLE = re.compile(
     r"(?:^|\s)(?:PHÓ\s+)?(?:" + "|".join(re.escape(t) for t in _SIGNER_TITLES) + r")\s*[.:]?$"
 )
 # Leading decorations a header line may carry in extracted text (bullets, quotes, table bars).
+_LEAD_CHARS = " |*•-\"'“”‘’(["
 _LEAD = re.compile(r"^[\s|*•\-\"'“”‘’(\[]+")
 
 
@@ -133,17 +136,17 @@ class DocumentSignals:
                 for n, text in sorted(self.signals.items())]
 
 
+_BODY_LINE = re.compile(
+    "^(?:" + "|".join(re.escape(b) for b in _BODIES) + r")(?:$|\s+(?P<next>\S+))"
+)
+
+
 def _issuing_body(line: str) -> bool:
-    for body in _BODIES:
-        if line.startswith(body):
-            rest = line[len(body):]
-            if not rest:
-                return True
-            if not rest[0].isspace():
-                continue  # `BANG...` is not `BAN`
-            words = rest.split()
-            return bool(words) and is_upper_word(words[0].strip(",.:;-"))
-    return False
+    m = _BODY_LINE.match(line)
+    if not m:
+        return False
+    following = m.group("next")
+    return following is None or is_upper_word(following.strip(",.:;-"))
 
 
 def _doc_type(line: str) -> bool:
@@ -151,50 +154,67 @@ def _doc_type(line: str) -> bool:
 
 
 def _signing(line: str) -> bool:
-    m = _SIGN_PREFIX.search(line)
-    if m and is_upper_word(m.group("title")) and len(m.group("title")) >= 2:
-        return True
-    return bool(_ENDS_WITH_TITLE.search(line))
+    if "." in line:
+        for m in _SIGN_PREFIX.finditer(line):
+            if is_upper_word(m.group("title")) and len(m.group("title")) >= 2:
+                return True
+    # Cheap test first: a title in capitals ends the line.
+    tail = line.rstrip(" .:")
+    return bool(tail) and tail[-1].isupper() and bool(_ENDS_WITH_TITLE.search(line))
 
 
 def line_signals(line: str) -> set[int]:
-    """The signals one normalised line shows (exposed for the tests)."""
+    """The signals one normalised line shows (exposed for the tests).
+
+    Each test starts with a plain substring or character check, so that the many ordinary lines
+    of a large spreadsheet or report cost little.
+    """
     found: set[int] = set()
-    head = _LEAD.sub("", line)
+    head = _LEAD.sub("", line) if line[:1] in _LEAD_CHARS else line
     low = line.casefold()
-    if _issuing_body(head):
+    first = head[:1]
+    if first.isupper() and _issuing_body(head):
         found.add(1)
-    if _MOTTO.search(low):
+    if ("việt nam" in low or "hạnh phúc" in low) and _MOTTO.search(low):
         found.add(2)
-    if _NUMBER_LINE.match(head):
+    if first in "sS" and _NUMBER_LINE.match(head):
         found.add(3)
-    if _PLACE_DATE.search(low):
+    if "ngày" in low and "năm" in low and _PLACE_DATE.search(low):
         found.add(4)
-    if _SUBJECT.match(head) or _doc_type(head):
+    if (first in "vV" and _SUBJECT.match(head)) or (first.isupper() and _doc_type(head)):
         found.add(5)
-    if _RECIPIENTS.match(head):
+    if first in "nN" and _RECIPIENTS.match(head):
         found.add(6)
     if _signing(line):
         found.add(7)
     return found
 
 
-def document_signals(part: str, lines: Sequence[str]) -> DocumentSignals:
-    """Count the Decree 30 signals of one document's lines."""
+def document_signals(
+    part: str, lines: Sequence[str], normalized: Sequence[str] | None = None
+) -> DocumentSignals:
+    """Count the Decree 30 signals of one document's lines.
+
+    `normalized` may hold the lines already passed through `normalize` (the caller shares them
+    between classifiers); evidence quotes the original line.
+    """
+    norm = normalized if normalized is not None else [normalize(x) for x in lines]
     signals: dict[int, str] = {}
     previous = previous_raw = ""
-    for raw in lines:
-        line = normalize(raw)
+    for raw, line in zip(lines, norm, strict=True):
         if not line:
             continue
         for n in line_signals(line):
             signals.setdefault(n, display(raw))
+        if len(signals) == len(SIGNAL_NAMES):
+            break
         if previous and (2 not in signals or 4 not in signals):
             # A wrapped plain-text line: the motto or the date may straddle the break.
             joined = f"{previous} {line}".casefold()
-            if 2 not in signals and _MOTTO.search(joined):
+            if 2 not in signals and ("việt nam" in joined or "hạnh phúc" in joined) \
+                    and _MOTTO.search(joined):
                 signals[2] = display(f"{previous_raw} {raw}")
-            if 4 not in signals and _PLACE_DATE.search(joined):
+            if 4 not in signals and "ngày" in joined and _PLACE_DATE.search(joined):
                 signals[4] = display(f"{previous_raw} {raw}")
         previous, previous_raw = line, raw
     return DocumentSignals(part, signals)

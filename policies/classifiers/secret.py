@@ -36,10 +36,11 @@ def _is_stamp(segment: str) -> bool:
     return core in _STAMPS
 
 
-def line_marking(raw_line: str) -> str:
+def line_marking(raw_line: str, normalized: str | None = None) -> str:
     """The marking a line carries ("MẬT", "TỐI MẬT", "TUYỆT MẬT", "Độ mật: ..."), or ""."""
-    line = normalize(raw_line)
-    if not line or "MẬT" not in line.upper():
+    line = normalized if normalized is not None else normalize(raw_line)
+    # Every marking has the word MẬT / Mật / mật: most lines stop here.
+    if "MẬT" not in line and "mật" not in line and "Mật" not in line:
         return ""
     if _is_stamp(line):
         return display(raw_line)
@@ -54,11 +55,14 @@ def line_marking(raw_line: str) -> str:
     return ""
 
 
-def find_markings(part: str, lines: Sequence[str]) -> list[Evidence]:
-    """Evidence for every marking line of one document."""
+def find_markings(
+    part: str, lines: Sequence[str], normalized: Sequence[str] | None = None
+) -> list[Evidence]:
+    """Evidence for every marking line of one document (`normalized`: as in official.py)."""
+    norm = normalized if normalized is not None else [normalize(x) for x in lines]
     found = []
-    for raw in lines:
-        text = line_marking(raw)
+    for raw, line in zip(lines, norm, strict=True):
+        text = line_marking(raw, line)
         if text:
             found.append(Evidence.of(part, "secret_marking", text))
     return found
