@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import smtplib
 import socket
 import ssl
+import subprocess
 import time
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -414,3 +416,43 @@ async def test_fifty_concurrent_clients(gateway, sink) -> None:
     assert all(r.startswith("2.0.0 Ok: queued as") for r in replies)
     got = await asyncio.to_thread(sink[0].wait_for, 50, 30)
     assert sorted(r[1][0] for r in got) == sorted(f"r{i}@example.org" for i in range(50))
+
+
+def test_connections_per_ip_are_limited(tmp_path, sink) -> None:
+    gw = start_gateway(tmp_path, f"sqlite:///{tmp_path / 'gw.db'}", sink[1],
+                       MAILGW_SUBMISSION__MAX_CONNECTIONS_PER_IP="2")
+    try:
+        first = smtplib.SMTP("127.0.0.1", gw.port, timeout=10)
+        second = smtplib.SMTP("127.0.0.1", gw.port, timeout=10)
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as third:
+            assert third.makefile("rb").readline().startswith(b"421 4.7.0")
+        first.quit()
+        # A slot is free again once a client leaves.
+        deadline = time.monotonic() + 5
+        while True:
+            with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as again:
+                if again.makefile("rb").readline().startswith(b"220"):
+                    break
+            assert time.monotonic() < deadline, "the freed slot was never given back"
+            time.sleep(0.05)
+        second.quit()
+    finally:
+        gw.stop()
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None,
+                    reason="swaks is not installed (apt-get install swaks; .ci/run does)")
+def test_swaks_starttls_auth_with_attachment(gateway, sink, tmp_path) -> None:
+    attachment = tmp_path / "to-trinh.pdf"
+    attachment.write_bytes(b"%PDF-1.4\n" + b"noi dung " * 500)
+    result = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{gateway.port}", "--tls",
+         "--auth", "LOGIN", "--auth-user", USER, "--auth-password", PASSWORD,
+         "--from", USER, "--to", "doitac@example.org", "--header", "Subject: Thu tu swaks",
+         "--attach", f"@{attachment}", "--timeout", "20"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "250 2.0.0 Ok: queued as" in result.stdout
+    _, _, raw = sink[0].wait_for(1)[0]
+    part = next(p for p in parse(raw).walk() if p.get_filename() == "to-trinh.pdf")
+    assert part.get_payload(decode=True) == attachment.read_bytes()
