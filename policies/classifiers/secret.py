@@ -3,8 +3,9 @@
 A marking is either
 - the stamp: a line whose whole content, ignoring spaces, box and border characters, brackets,
   quotes and asterisks, is `MẬT`, `TỐI MẬT` or `TUYỆT MẬT` in capitals (case matters: `Mật` in
-  a sentence is not a stamp). Extracted PDF lines may hold two columns separated by a wide gap,
-  so each run separated by two or more spaces is also tried as a line of its own; or
+  a sentence is not a stamp; spaced-out letters `M Ậ T` are the same stamp). Extracted PDF
+  lines may hold two columns separated by a wide gap, so each run separated by two or more
+  spaces is also tried as a line of its own; or
 - a field `Độ mật: Mật | Tối mật | Tuyệt mật` (any case), ending there or followed by another
   field.
 Every other "mật" is ordinary language: `mật khẩu`, `bí mật (nhà nước)`, `mật ong`, `MẬT ONG`,
@@ -31,16 +32,20 @@ _LEVEL_FIELD = re.compile(
 )
 
 
+_STAMPS_SPACED_OUT = {s.replace(" ", "") for s in _STAMPS}
+
+
 def _is_stamp(segment: str) -> bool:
     core = " ".join(_FRAME.sub(" ", segment).split())
-    return core in _STAMPS
+    # A stamp typed with spaced-out letters (`M Ậ T`, `T Ố I  M Ậ T`) is the same stamp.
+    return core in _STAMPS or core.replace(" ", "") in _STAMPS_SPACED_OUT
 
 
 def line_marking(raw_line: str, normalized: str | None = None) -> str:
     """The marking a line carries ("MẬT", "TỐI MẬT", "TUYỆT MẬT", "Độ mật: ..."), or ""."""
     line = normalized if normalized is not None else normalize(raw_line)
-    # Every marking has the word MẬT / Mật / mật: most lines stop here.
-    if "MẬT" not in line and "mật" not in line and "Mật" not in line:
+    # Every marking has MẬT (perhaps spaced out), Mật or mật: most lines stop here.
+    if "Ậ" not in line and "mật" not in line and "Mật" not in line:
         return ""
     if _is_stamp(line):
         return display(raw_line)

@@ -16,6 +16,7 @@ from policies.classifiers.secret import find_markings, line_marking
         "Độ mật: Mật", "Độ mật: Tối mật", "Độ mật: Tuyệt mật", "ĐỘ MẬT: TUYỆT MẬT",
         "độ mật : mật", "Độ mật: Mật    Độ khẩn: Thường", "Độ mật: Mật.",
         "Số: 12/BC-CA        MẬT",  # a PDF line with the stamp in its own column
+        "M Ậ T", "T Ố I  M Ậ T", "T U Y Ệ T   M Ậ T",
     ],
 )
 def test_markings(line: str) -> None:
@@ -30,7 +31,7 @@ def test_markings(line: str) -> None:
         "mật ong", "MẬT ONG", "Mật ong rừng Thanh Sơn", "mật độ dân số", "Mật độ",
         "Độ mật: Thường", "Độ mật: Không", "ĐỘ MẬT: THƯỜNG",
         "tài liệu độ Tối mật, Mật phải được bảo quản", "Độ mật: Mật độ cao",
-        "MẶT", "MẬT ONG   50.000đ", "",
+        "MẶT", "MẬT ONG   50.000đ", "", "M Ậ T  K H Ẩ U", "Mật ",
     ],
 )
 def test_not_markings(line: str) -> None:
