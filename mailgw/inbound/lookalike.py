@@ -3,12 +3,16 @@
 The detection itself is `policies.classifiers.addresses.AddressClassifier` (UTS #39 skeletons and
 typing tricks, `policies.classifiers.lookalike`); here we only keep the findings that imitate an
 internal domain, also look at the organisational domain (so `lamthao.phuth0.gov.vn` is caught
-like `phuth0.gov.vn`), and write the warning the recipient sees.
+like `phuth0.gov.vn`), catch an internal address written as the display name of an outside
+address (`"chutich@phutho.gov.vn" <x@evil.example>`, which most clients show as if it were the
+sender), and write the warning the recipient sees.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from email.header import decode_header, make_header
 from functools import lru_cache
 
 from mailgw.inbound.dmarc import org_domain
@@ -39,6 +43,23 @@ def imitated_internal(address: str, internal_domains: Sequence[str]) -> str:
     for imitated in candidates:
         if imitated and any(is_under(imitated, d) for d in c.domains):
             return imitated
+    return ""
+
+
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>\"'(),;:@]+@([^\s<>\"'(),;:@]+)")
+
+
+def display_name_claims(name: str, internal_domains: Sequence[str]) -> str:
+    """The internal domain of an address written in a display name (RFC 2047 decoded), or ""."""
+    try:
+        text = str(make_header(decode_header(name)))
+    except (ValueError, LookupError):
+        text = name  # undecodable words: look at the text as it came
+    c = classifier(internal_domains)
+    for m in _ADDRESS_IN_TEXT.finditer(text):
+        found = c.classify(m.group(0))
+        if found.is_a("internal"):
+            return next(d for d in c.domains if is_under(found.domain, d))
     return ""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import spf
 
 from mailgw.inbound.dnslookup import DnsTempError, Lookup
+from policies.classifiers.addresses import normalize_domain
 
 _local = threading.local()
 _pyspf_lookup = spf.DNSLookup
@@ -64,13 +65,16 @@ def check_spf(lookup: Lookup, client_ip: str, mail_from: str, helo: str) -> SpfR
     """Evaluate SPF for the envelope sender (or `postmaster@<helo>` for the null sender)."""
     scope = "mailfrom" if mail_from else "helo"
     identity = mail_from if mail_from else helo
-    domain = (mail_from.rpartition("@")[2] if mail_from else helo).lower().rstrip(".")
+    local, _, written = mail_from.rpartition("@") if mail_from else ("", "", helo)
+    # The ASCII (A-label) form, as DNS and DMARC alignment know the domain.
+    domain = normalize_domain(written)[0]
     if not domain:
         return SpfResult("none", scope, identity, "", "no identity to check")
     _local.lookup = lookup
     try:
         # The budget is enforced by `lookup`; pyspf's own limit only has to be no tighter.
-        query = spf.query(i=client_ip, s=mail_from, h=helo, timeout=3600)
+        query = spf.query(i=client_ip, s=f"{local}@{domain}" if mail_from else "",
+                          h=helo if mail_from else domain, timeout=3600)
         result, _code, explanation = query.check()
     except (spf.PermError, ValueError) as exc:  # inputs pyspf cannot parse (a bad IP, say)
         return SpfResult("permerror", scope, identity, domain, str(exc))

@@ -8,7 +8,8 @@ Decisions, in the order the MX listener applies them:
   `spoofed_internal_sender` (header From internal without an aligned SPF or DKIM pass, whether
   or not the domain publishes DMARC) -> quarantine; `dmarc_policy` (an outside domain's DMARC
   fail with disposition quarantine or reject, after pct=) -> that disposition;
-  `lookalike_domain` (From imitates an internal domain) -> at least flag, with a warning line.
+  `lookalike_domain` (From imitates an internal domain, or shows an internal address as the
+  display name of an outside one) -> at least flag, with a warning line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from mailgw.inbound import headers
 from mailgw.inbound.dkimcheck import DkimResult, check_dkim
 from mailgw.inbound.dmarc import DmarcResult, check_dmarc
 from mailgw.inbound.dnslookup import Lookup
-from mailgw.inbound.lookalike import WARNING_HEADER, classifier, imitated_internal, warning_text
+from mailgw.inbound.lookalike import (
+    WARNING_HEADER,
+    classifier,
+    display_name_claims,
+    imitated_internal,
+    warning_text,
+)
 from mailgw.inbound.spfcheck import SpfResult, check_spf
 
 _SEVERITY = ("allow", "flag", "quarantine", "reject")
@@ -71,8 +78,8 @@ def _raise(verdict: InboundVerdict, action: str, reason: str) -> None:
         verdict.action = action
 
 
-def _from_addresses(raw: bytes) -> list[str]:
-    return [addr for _name, addr in getaddresses(headers.values(raw, "from")) if addr]
+def _from_addresses(raw: bytes) -> list[tuple[str, str]]:
+    return [(name, addr) for name, addr in getaddresses(headers.values(raw, "from")) if addr]
 
 
 def _reason(text: str) -> str:
@@ -111,7 +118,7 @@ def check_message(raw: bytes, *, client_ip: str, helo: str, mail_from: str, auth
 
     c = classifier(internal_domains)
     addresses = _from_addresses(raw)
-    found = [c.classify(a) for a in addresses]
+    found = [c.classify(a) for _name, a in addresses]
     domains = list(dict.fromkeys(a.domain for a in found if a.domain))
     internal = any(a.is_a("internal") for a in found)
 
@@ -132,8 +139,11 @@ def check_message(raw: bytes, *, client_ip: str, helo: str, mail_from: str, auth
         _raise(verdict, "quarantine", "spoofed_internal_sender")
     elif dmarc.result == "fail" and dmarc.disposition in ("quarantine", "reject"):
         _raise(verdict, dmarc.disposition, "dmarc_policy")
-    for a in found:
-        imitated = imitated_internal(a.raw, internal_domains) if not a.is_a("internal") else ""
+    for (name, _), a in zip(addresses, found, strict=True):
+        if a.is_a("internal"):
+            continue
+        imitated = (imitated_internal(a.raw, internal_domains)
+                    or display_name_claims(name, internal_domains))
         if imitated:
             verdict.lookalike_domain = True
             verdict.lookalike_of = imitated

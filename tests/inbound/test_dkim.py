@@ -70,3 +70,14 @@ def test_every_signature_has_its_result(dns, key, other_key):
     results = [(r.result, r.domain) for r in _check(dns, raw)]
     assert results == [("pass", "phutho.gov.vn"), ("fail", "phutho.gov.vn"),
                        ("pass", "example.com")]
+
+
+def test_signatures_past_the_limit_are_not_checked(dns, key):
+    from mailgw.inbound.dkimcheck import MAX_SIGNATURES
+
+    raw = message()
+    for _ in range(MAX_SIGNATURES + 3):
+        raw = key.sign(raw, "example.com")
+    results = _check(dns, raw)
+    assert [r.result for r in results] == ["pass"] * MAX_SIGNATURES + ["permerror"]
+    assert results[-1].reason == "3 more signatures not checked"

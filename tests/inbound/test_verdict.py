@@ -137,3 +137,28 @@ def test_internal_domains_come_from_the_caller(dns):
     assert not v.spoofed_internal_sender and v.action == "allow"
     v = check(dns, message(from_="<a@examp1e.com>"), internal=["example.com"])
     assert v.lookalike_of == "example.com"
+
+
+@pytest.mark.parametrize(("from_", "flagged"), [
+    ('"chutich@phutho.gov.vn" <x@evil.test>', True),
+    ('"Chu tich (chutich@lamthao.phutho.gov.vn)" <x@evil.test>', True),
+    ("=?utf-8?b?Q2jhu6cgdOG7i2NoIDxjaHV0aWNoQHBodXRoby5nb3Yudm4+?= <x@evil.test>", True),
+    ('"Chu tich UBND tinh" <x@evil.test>', False),
+    ('"a@example.com" <x@evil.test>', False),
+])
+def test_internal_address_as_display_name_of_an_outside_address(dns, from_, flagged):
+    v = check(dns, message(from_=from_))
+    assert v.lookalike_domain is flagged
+    assert (v.lookalike_of == "phutho.gov.vn") is flagged
+    assert not v.spoofed_internal_sender
+
+
+def test_idn_envelope_domain_is_checked_in_its_ascii_form(zone_factory, key):
+    records = z.records(key.record)
+    records[("xn--v-dng-zsa0284c.vn", "TXT")] = [f'"v=spf1 ip4:{z.SPF_NET} -all"']
+    dns = zone_factory(records)
+    v = check(dns, message(from_="<a@v\u00ed-d\u1ee5ng.vn>"), ip=z.GOOD_IP,
+              mail_from="ng\u01b0\u1eddi@v\u00ed-d\u1ee5ng.vn")
+    assert (v.spf.result, v.spf.domain) == ("pass", "xn--v-dng-zsa0284c.vn")
+    assert v.from_domains == ["xn--v-dng-zsa0284c.vn"]
+    assert v.dmarc.spf_aligned
