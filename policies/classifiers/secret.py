@@ -35,10 +35,11 @@ _LEVEL_FIELD = re.compile(
 _STAMPS_SPACED_OUT = {s.replace(" ", "") for s in _STAMPS}
 
 
-def _is_stamp(segment: str) -> bool:
+def _is_stamp(segment: str, spaced_out: bool = True) -> bool:
     core = " ".join(_FRAME.sub(" ", segment).split())
-    # A stamp typed with spaced-out letters (`M Ậ T`, `T Ố I  M Ậ T`) is the same stamp.
-    return core in _STAMPS or core.replace(" ", "") in _STAMPS_SPACED_OUT
+    # A stamp typed with spaced-out letters (`M Ậ T`, `T Ố I  M Ậ T`) is the same stamp; only for
+    # a whole line, since a column piece of spaced-out text (`M Ậ T  K H Ẩ U`) is no word.
+    return core in _STAMPS or (spaced_out and core.replace(" ", "") in _STAMPS_SPACED_OUT)
 
 
 def line_marking(raw_line: str, normalized: str | None = None) -> str:
@@ -51,7 +52,7 @@ def line_marking(raw_line: str, normalized: str | None = None) -> str:
         return display(raw_line)
     # Wide gaps in the raw text separate columns of an extracted PDF or a fixed-width layout.
     for segment in _COLUMNS.split(raw_line):
-        if segment.strip() and _is_stamp(normalize(segment)):
+        if segment.strip() and _is_stamp(normalize(segment), spaced_out=False):
             return display(segment)
     m = _LEVEL_FIELD.search(line.casefold())
     if m:
