@@ -112,6 +112,8 @@ def check_message(raw: bytes, *, client_ip: str, helo: str, mail_from: str, auth
     `resolver` bounds each lookup (its lifetime, see `make_resolver`); `budget` bounds all the
     lookups of this message together. `rand` draws pct= samples in [0, 1).
     """
+    if not authserv_id.strip():
+        raise ValueError("authserv_id is required (mx.authserv_id or the gateway host name)")
     lookup = Lookup(resolver, budget)
     spf = check_spf(lookup, client_ip, mail_from, helo)
     dkim = check_dkim(raw, lookup)

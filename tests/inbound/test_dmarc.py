@@ -18,7 +18,7 @@ def dns(zone_factory, key):
 
 
 def check(dns, raw, *, ip=z.BAD_IP, mail_from="bounce@elsewhere.test", rand=lambda: 0.0,
-          timeout=0.5):
+          timeout=3.0):
     return check_message(raw, client_ip=ip, helo="mx.client.test", mail_from=mail_from,
                          authserv_id=AUTHSERV, internal_domains=INTERNAL,
                          resolver=dns.resolver(timeout=timeout), rand=rand)

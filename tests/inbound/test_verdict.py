@@ -18,7 +18,7 @@ def dns(zone_factory, key):
     return zone_factory(z.records(key.record), servfail=z.SERVFAIL, silent=z.SILENT)
 
 
-def check(dns, raw, *, ip=z.BAD_IP, mail_from="x@evil.test", timeout=0.5, budget=20.0,
+def check(dns, raw, *, ip=z.BAD_IP, mail_from="x@evil.test", timeout=3.0, budget=20.0,
           internal=INTERNAL):
     return check_message(raw, client_ip=ip, helo="mx.evil.test", mail_from=mail_from,
                          authserv_id=AUTHSERV, internal_domains=internal,
