@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from policies.classifiers.addresses import Address, AddressClassifier
@@ -20,6 +21,12 @@ from policies.evidence import Evidence
 from policies.extraction import Extraction
 from policies.facts import ClassifyOptions, Facts, build_facts, classify
 from policies.rules import ALLOW, BLOCKING, FLAG, Exemption, Rule, UnitOverride, address_matches
+
+
+@lru_cache(maxsize=16)
+def _address_classifier(domains: tuple[str, ...], add: tuple[str, ...],
+                        remove: tuple[str, ...]) -> AddressClassifier:
+    return AddressClassifier(domains, WebmailList(add, remove))
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,9 @@ class Policy:
     # -- classification with this policy's webmail list and settings --------------------------
 
     def address_classifier(self, domains: Iterable[str]) -> AddressClassifier:
-        return AddressClassifier(domains, WebmailList(self.webmail_add, self.webmail_remove))
+        """The address classifier for these internal domains and this policy's webmail list
+        (built once per domain set and webmail changes, then shared: it is read-only)."""
+        return _address_classifier(tuple(domains), self.webmail_add, self.webmail_remove)
 
     def classify(
         self,

@@ -123,7 +123,9 @@ class _Source:
         """1-based line of `key` in the `index`-th `[table]`/`[[table]]` (else its header's)."""
         headers = self._headers(table)
         if index >= len(headers):
-            return 1
+            # Not a table header: maybe a plain key at the top of the file (`foo = 1`).
+            plain = re.compile(rf"^\s*\"?{re.escape(table)}\"?\s*=")
+            return next((i + 1 for i, line in enumerate(self.lines) if plain.match(line)), 1)
         start = headers[index]
         if key is None:
             return start + 1

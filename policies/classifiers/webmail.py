@@ -23,6 +23,8 @@ MAJOR_PROVIDERS = (
 
 def _ascii(domain: str) -> str:
     d = domain.strip().lower().rstrip(".")
+    if d.isascii() and "xn--" not in d:
+        return d  # nearly every list entry: no IDNA work needed
     try:
         return idna.encode(d, uts46=True).decode("ascii")
     except idna.IDNAError:
