@@ -17,7 +17,18 @@ def setup_logging(level: str) -> None:
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
     # aiosmtpd logs every command line at INFO; our transaction log says what matters.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    aiosmtpd_log = logging.getLogger("mail.log")
+    aiosmtpd_log.setLevel(logging.WARNING)
+    aiosmtpd_log.addFilter(_NotDeprecationNoise())
+    # Alembic narrates every plugin it loads at INFO on each start.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class _NotDeprecationNoise(logging.Filter):
+    """aiosmtpd warns about its own deprecated attribute on every AUTH; nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
 
 
 @click.command()
