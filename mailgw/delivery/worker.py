@@ -97,9 +97,13 @@ class DeliveryService:
         self._stopping = True
         self._event.set()
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            # Let the loop finish its step rather than cancel it: a claim cancelled half-way
+            # would leave leases nobody works on until they run out.
+            _, late = await asyncio.wait({self._runner}, timeout=timeout)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
@@ -129,7 +133,8 @@ class DeliveryService:
         if running is loop:
             self._event.set()
         else:
-            loop.call_soon_threadsafe(self._event.set)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+                loop.call_soon_threadsafe(self._event.set)
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it to the end; the number of entries claimed."""

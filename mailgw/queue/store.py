@@ -145,13 +145,19 @@ def record_results(session: Session, node_id: str, next_hop: str,
         out[entry.id] = entry.status
         touched.add(entry.message_pk)
     session.flush()
-    for message_pk in touched:
+    for message_pk in sorted(touched):  # one lock order for every worker
         finish_if_final(session, message_pk)
     return out
 
 
 def finish_if_final(session: Session, message_pk: int) -> bool:
-    """Mark the message done when every one of its entries is final."""
+    """Mark the message done when every one of its entries is final.
+
+    The message row is locked first: two workers finishing different recipients of one message
+    at the same moment would otherwise each still see the other's entry open (PostgreSQL, READ
+    COMMITTED) and neither would mark it done. The second one now counts after the first commits.
+    """
+    session.execute(select(Message.id).where(Message.id == message_pk).with_for_update())
     open_count = session.scalar(
         select(func.count()).select_from(QueueEntry)
         .where(QueueEntry.message_pk == message_pk,

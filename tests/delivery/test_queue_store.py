@@ -159,3 +159,30 @@ def test_admin_list_show_retry(engine):
     assert [c.queue_id for c in _claim(engine, "n1")] == [q1]
     with session_factory(engine).begin() as s, pytest.raises(LookupError):
         admin.retry(s, "NOPE")
+
+
+def test_two_workers_finishing_one_message_at_once_mark_it_done(engine):
+    """Each worker records its own recipient while the other's transaction is still open: the
+    message must still end up done (no write skew on PostgreSQL)."""
+    qid = enqueue(engine, ["a@x.org", "b@y.org"])
+    [a, b] = _claim(engine, "n1")
+    sessions = session_factory(engine)
+
+    def record(s, c):
+        store.record_results(s, "n1", "smtp:[h]:25", [(c.entry_id, Result("delivered", "250"))],
+                             retry_initial=60, retry_max=3600, max_age=86400)
+
+    with sessions.begin() as s1:
+        record(s1, a)
+        t = threading.Thread(target=lambda: _in_tx(sessions, record, b))
+        t.start()
+        time.sleep(0.3)  # the second worker runs (or waits) while the first is open
+    t.join(10)
+    assert not t.is_alive()
+    assert {e.status for e in entries(engine, qid).values()} == {"delivered"}
+    assert message(engine, qid).status == "done"
+
+
+def _in_tx(sessions, fn, *args):
+    with sessions.begin() as s:
+        fn(s, *args)
