@@ -20,6 +20,7 @@ from policies.extraction import Attachment
 
 from .context import Run
 from .zipread import LimitExceeded, member_name, read_member
+from .zipscan import end_records, hidden_members
 
 # examine(run, data, label, filename, declared_type, depth) -> attachment index
 Examine = Callable[[Run, bytes, str, str, str, int], int]
@@ -90,7 +91,35 @@ def walk_zip(run: Run, data: bytes, label: str, depth: int, examine: Examine) ->
             if not run.charge(member_label, len(content)):
                 break
             examine(run, content, member_label, name, "", depth + 1)
+        _hidden(run, data, infos, label, depth, examine, status)
     return status
+
+
+def _hidden(run: Run, data: bytes, infos: list[zipfile.ZipInfo], label: str, depth: int,
+            examine: Examine, status: ArchiveStatus) -> None:
+    """Members only some unzip tools see (not in the central directory, concatenated zips)."""
+    limits = run.limits
+    if end_records(data, infos) > 1:
+        run.defect(label, "zip_concatenated", "more than one end-of-directory record",
+                   ambiguous=True)
+    cap = min(limits.max_file_size, run.remaining())
+    members = hidden_members(data, infos, cap, limits.max_ratio, limits.ratio_floor,
+                             limits.max_archive_members)
+    for member in members:
+        member_label = f"{label} > {member.name} (not in the zip directory)"
+        run.defect(member_label, "zip_hidden_member", "local header outside the directory",
+                   ambiguous=True)
+        if member.encrypted:
+            status.encrypted = True
+            _encrypted_member(run, member_label, member.name, 0, "zip")
+            continue
+        if member.problem:
+            kind = "archive_bomb" if member.problem.startswith("archive_bomb") else "unreadable"
+            run.defect(member_label, kind, member.problem)
+            continue
+        if not run.count_part(member_label) or not run.charge(member_label, len(member.data)):
+            break
+        examine(run, member.data, member_label, member.name, "", depth + 1)
 
 
 class _CappedIO(py7zr.io.Py7zIO):

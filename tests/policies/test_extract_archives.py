@@ -141,3 +141,23 @@ def test_corrupt_zip_is_unreadable():
     result = _with("broken.zip", data[:200] + b"\x00" * 50)
     top = next(a for a in result.attachments if a.part == "attachment broken.zip")
     assert top.unreadable or any(d.kind == "unreadable" for d in result.defects)
+
+
+def test_concatenated_zips_show_the_members_only_some_tools_see():
+    # zipfile reads the last archive's directory; other tools read the first archive.
+    first = make_zip({"qd.docx": make_docx(OFFICIAL)})
+    second = make_zip({"anh.jpg": b"\xff\xd8\xff" + b"\x00" * 100})
+    result = _with("anh.zip", first + second)
+    kinds = {d.kind: d.ambiguous for d in result.defects}
+    assert kinds.get("zip_concatenated") is True
+    assert kinds.get("zip_hidden_member") is True
+    docs = _docx_docs(result)
+    assert [d.part for d in docs] == ["attachment anh.zip > qd.docx (not in the zip directory)"]
+    assert "Số: 2156/STC-QLNS" in docs[0].lines
+
+
+def test_nested_stored_archives_are_not_hidden_members():
+    inner = make_zip({"qd.docx": make_docx(OFFICIAL)}, compression=0)
+    result = _with("outer.zip", make_zip({"inner.zip": inner}, compression=0))
+    assert not [d for d in result.defects if d.kind.startswith("zip_")]
+    assert [d.part for d in _docx_docs(result)] == ["attachment outer.zip > inner.zip > qd.docx"]
