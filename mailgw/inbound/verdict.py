@@ -133,13 +133,15 @@ def check_message(raw: bytes, *, client_ip: str, helo: str, mail_from: str, auth
     ar = headers.authentication_results(authserv_id, _ar_parts(spf, dkim, dmarc))
     verdict = InboundVerdict(spf, dkim, dmarc, domains, ar)
 
-    if dmarc.result == "temperror" or (internal and dmarc.auth == "temperror"):
+    # An internal From must align whatever our own DMARC record says (or whether it could be
+    # read): only its alignment decides. An outside From gets its owner's DMARC policy.
+    if dmarc.auth == "temperror" if internal else dmarc.result == "temperror":
         verdict.temporary = True
         verdict.temporary_reason = dmarc.reason or "; ".join(lookup.failures)
-    if internal and dmarc.auth != "pass":
+    elif internal and dmarc.auth == "fail":
         verdict.spoofed_internal_sender = True
         _raise(verdict, "quarantine", "spoofed_internal_sender")
-    elif dmarc.result == "fail" and dmarc.disposition in ("quarantine", "reject"):
+    elif not internal and dmarc.result == "fail" and dmarc.disposition != "none":
         _raise(verdict, dmarc.disposition, "dmarc_policy")
     for (name, _), a in zip(addresses, found, strict=True):
         if a.is_a("internal"):

@@ -64,6 +64,19 @@ def test_internal_sender_with_dns_trouble_is_temporary_not_quarantined(zone_fact
     assert v.temporary and v.temporary_reason
 
 
+@pytest.mark.parametrize(("ip", "dmarc", "action", "spoofed"), [
+    (z.PROVINCE_IP, "pass", "allow", False),     # a strict pass passes under any policy
+    (z.BAD_IP, "temperror", "quarantine", True),  # no alignment: forged whatever we publish
+])
+def test_internal_sender_needs_no_readable_dmarc_record_of_ours(zone_factory, key, ip, dmarc,
+                                                                action, spoofed):
+    dns = zone_factory(z.records(key.record), servfail={"_dmarc.phutho.gov.vn"})
+    v = check(dns, message(from_="<vanthu@phutho.gov.vn>"), ip=ip,
+              mail_from="vanthu@phutho.gov.vn")
+    assert v.dmarc.result == dmarc
+    assert (v.temporary, v.action, v.spoofed_internal_sender) == (False, action, spoofed)
+
+
 @pytest.mark.parametrize("domain", [
     "phutho-gov.vn",
     "phuthogov.vn",
