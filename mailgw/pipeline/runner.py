@@ -1,46 +1,117 @@
 """Runs the pre-acceptance stages and the durable commit for one Mail.
 
 The SMTP edge calls `Pipeline.accept(mail, owned)` and maps the outcome to a reply: `Accepted`,
-`StageReject` (a named reply), or `StoreUnavailable` / any other exception (451). The CPU work of
-the stages (parsing; classification later) runs in a worker thread, never on the event loop.
+`StageReject` (a named reply), or `StoreUnavailable` / any other exception (451).
+
+parse -> identify -> classify -> decide -> enqueue run in a worker thread of the pipeline's own
+pool, never on the event loop, bounded by `policy.timeout`: past it the answer is 451 (fail
+closed) and the thread's result is thrown away. Then the store writer commits the message and,
+in the same transaction, whatever the verdict asks for (mailgw.violations.enforce); a reject is
+answered 550 with the violation reference only after that commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from mailgw.config import Config
+from mailgw.config import Config, ConfigError
 from mailgw.pipeline.mail import Mail
-from mailgw.pipeline.outcome import Accepted
+from mailgw.pipeline.outcome import Accepted, StageReject
 from mailgw.pipeline.stages import classify, decide, enqueue, identify, parse
+from mailgw.smtp import replies
 from mailgw.store.writer import StoreWriter
+from mailgw.violations.enforce import Enforcement
+from policies import Policy, PolicyError, load_policy
+
+log = logging.getLogger("mailgw.pipeline")
+
+_POLICIES: dict[tuple[str, ...], Policy] = {}
+
+
+def load_configured_policy(config: Config) -> Policy:
+    """The policy of `policy.files`, read once per process tree.
+
+    `mailgw serve` calls this before it listens or forks, so a bad file stops it with the
+    file:line message (as a ConfigError) and the gateway processes it forks inherit the very
+    policy that was checked instead of reading the files again.
+    """
+    key = tuple(config.policy.files)
+    if key not in _POLICIES:
+        try:
+            _POLICIES[key] = load_policy(list(key))
+        except PolicyError as exc:
+            raise ConfigError(f"policy.files: {exc}") from None
+    return _POLICIES[key]
 
 
 class Pipeline:
     def __init__(self, config: Config, writer: StoreWriter,
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None,
+                 policy: Policy | None = None) -> None:
         self.config = config
         self.writer = writer
         self.on_commit = on_commit
         self.domains: list[str] = list(config.gateway.domains)
         self.hostname = config.hostname
+        self.timeout = float(config.policy.timeout)
+        self.enforcement = Enforcement.build(
+            config, writer.sessions, policy or load_configured_policy(config))
+        # The writer calls this inside the acceptance transaction of each message.
+        writer.record = self.enforcement.record
+        # Our own pool: a classification that overruns its timeout keeps a thread busy until it
+        # ends, and must not starve the store calls that use the default executor.
+        self._executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
+                                            thread_name_prefix="mailgw-classify")
 
     def before_acceptance(self, mail: Mail, owned: frozenset[str]) -> None:
-        """parse -> identify -> classify -> decide (raises StageReject to refuse)."""
+        """parse -> identify -> classify -> decide -> enqueue (raises StageReject to refuse)."""
         parse.run(mail)
         identify.run(mail, owned, self.domains)
-        classify.run(mail)
-        decide.run(mail)
+        classify.run(mail, self.enforcement)
+        decide.run(mail, self.enforcement)
         enqueue.run(mail, self.hostname)
 
     async def accept(self, mail: Mail, owned: frozenset[str]) -> Accepted:
-        if mail.size < 64 * 1024:
-            # Small messages: the thread hop would cost more than the work.
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = loop.create_future()
+
+        def job() -> None:
+            loop.call_soon_threadsafe(_settle, started)
             self.before_acceptance(mail, owned)
-        else:
-            await asyncio.to_thread(self.before_acceptance, mail, owned)
+
+        work = loop.run_in_executor(self._executor, job)
+        try:
+            # `policy.timeout` bounds the work on this message, not the wait for a free thread
+            # (under a burst that wait is the burst's, not the message's); the wait is bounded
+            # too, so a pool full of runaway classifications still ends in a 451.
+            await asyncio.wait_for(asyncio.shield(started), self.timeout * 3)
+            await asyncio.wait_for(work, self.timeout)
+        except TimeoutError:
+            ref = secrets.token_hex(6)
+            log.error("ref=%s queue_id=%s classification took longer than %.1fs: 451",
+                      ref, mail.queue_id, self.timeout)
+            raise StageReject(replies.format_reply(replies.INSPECTION_TIMEOUT, ref=ref),
+                              "classification timed out") from None
         await self.writer.commit(mail)
         if self.on_commit is not None:
-            self.on_commit()
+            self.on_commit()  # also for a reject: its notices are queued
+        if mail.verdict == "reject":
+            d = mail.verdict_detail
+            raise StageReject(replies.format_reply(
+                replies.POLICY_REJECTED, text=d.get("smtp_text") or "Policy violation",
+                ref=d.get("reference", "?")), "policy: " + ",".join(d.get("reasons", [])))
         return Accepted(mail.queue_id)
+
+    def close(self) -> None:
+        """Stop the classification pool (threads still running finish on their own)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _settle(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)

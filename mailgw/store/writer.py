@@ -6,6 +6,10 @@ concurrent sessions that is one fsync for many messages instead of one each, and
 ever runs on the event loop. If a grouped transaction fails, each message is retried alone so that
 one bad message cannot fail its neighbours; a message whose commit fails gets the exception (the
 edge answers 451 and the client retries).
+
+`record`, when set (by the pipeline, for policy enforcement), runs in the same transaction for
+each message, so a violation record and its message commit together. A rejected message (verdict
+"reject") gets no message row, only what `record` writes.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import contextlib
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgw.pipeline.mail import Mail
 from mailgw.queue.enqueue import enqueue_rows
+from mailgw.store.models import Message
 
 log = logging.getLogger("mailgw.store")
 
@@ -42,6 +48,11 @@ class StoreWriter:
         self._max_batch = max_batch
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self.record: Callable[[Session, Mail, Message | None], None] | None = None
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mailgw-store-writer", daemon=True)
@@ -98,18 +109,20 @@ class StoreWriter:
 
     def _commit(self, mails: list[Mail]) -> list[int]:
         with self._sessions.begin() as session:
-            rows = [
-                enqueue_rows(
+            rows: list[Message | None] = []
+            for m in mails:
+                row = None if m.verdict == "reject" else enqueue_rows(
                     session, m.mail_from, m.rcpt_tos, m.stored_bytes(), m.direction,
                     queue_id=m.queue_id, message_id=m.message_id[:998],
                     auth_user=m.session.auth_user, client_ip=m.session.peer_ip,
                     client_helo=m.session.helo[:255], received_at=m.received_at,
                     verdict=m.verdict, verdict_detail=m.verdict_detail,
                 )
-                for m in mails
-            ]
+                if self.record is not None:
+                    self.record(session, m, row)
+                rows.append(row)
             session.flush()
-            return [row.id for row in rows]
+            return [row.id if row is not None else 0 for row in rows]
 
 
 def _resolve(p: _Pending, result: int | None = None, error: Exception | None = None) -> None:

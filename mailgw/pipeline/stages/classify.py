@@ -1,14 +1,24 @@
-"""Stage `classify`: facts about the content (extension point).
+"""Stage `classify`: the flat facts record from the message bytes and the envelope.
 
-The policy engine (package `policies`) turns message bytes and the envelope into one flat facts
-record; policy enforcement wires it in here. Until then no facts are gathered.
+Runs in a worker thread during DATA (the pipeline bounds it with `policy.timeout`). The sender's
+unit comes from the organisation directory, else from the subdomain, else "unknown"; it goes
+into the facts (per-unit policy overrides) and into the identity (violation records). Any
+exception here propagates: the edge answers 451 (fail closed), never "no objection".
 """
 
 from __future__ import annotations
 
 from mailgw.pipeline.mail import Mail
+from mailgw.violations.enforce import Enforcement, subject_of
 
 
-def run(mail: Mail) -> None:
-    mail.facts = None
-    mail.note("classify", "skipped", why="no policy enforcement configured")
+def run(mail: Mail, enforcement: Enforcement) -> None:
+    unit, source = enforcement.sender_unit(mail)
+    mail.identity["unit"] = unit
+    mail.identity["unit_source"] = source
+    mail.facts = enforcement.policy.classify(
+        mail.raw, mail.mail_from, mail.rcpt_tos, addresses=enforcement.addresses,
+        direction=mail.direction, sender_unit=unit)
+    mail.verdict_detail["subject"] = subject_of(mail.raw)
+    mail.note("classify", "ok", unit=unit, unit_source=source,
+              documents=mail.facts.documents_examined)
