@@ -113,8 +113,10 @@ _ENDS_WITH_TITLE = re.compile(
     r"(?:^|\s)(?:PHÓ\s+)?(?:" + "|".join(re.escape(t) for t in _SIGNER_TITLES) + r")\s*[.:]?$"
 )
 # Leading decorations a header line may carry in extracted text (bullets, quotes, table bars).
-_LEAD_CHARS = " |*•-\"'“”‘’(["
-_LEAD = re.compile(r"^[\s|*•\-\"'“”‘’(\[]+")
+# Only table bars, bullets and emphasis: a bracket or a dash before `V/v` or `Số:` means the
+# line does not begin with it (a petition's "(V/v: ...)" is no subject line).
+_LEAD_CHARS = " |*•"
+_LEAD = re.compile(r"^[\s|*•]+")
 
 
 @dataclass(frozen=True)
@@ -137,16 +139,27 @@ class DocumentSignals:
 
 
 _BODY_LINE = re.compile(
-    "^(?:" + "|".join(re.escape(b) for b in _BODIES) + r")(?:$|\s+(?P<next>\S+))"
+    "^(?:" + "|".join(re.escape(b) for b in _BODIES) + r")(?=$|\s)(?P<rest>.*)$"
 )
+# What may follow the name of the body on a header line: the right-hand column of a PDF
+# header read into the same line (the motto), or the number line.
+_AFTER_HEADER = ("cộng hòa", "độc lập", "số")
 
 
 def _issuing_body(line: str) -> bool:
+    """A header line: the body's name, then words in capitals up to the end of the line or up
+    to the right-hand column (`SỞ TÀI CHÍNH Độc lập - Tự do - Hạnh phúc`). A signature such as
+    `VP HĐND và UBND huyện Lâm Thao` or a sentence `UBND TỈNH đề nghị ...` is no header."""
     m = _BODY_LINE.match(line)
     if not m:
         return False
-    following = m.group("next")
-    return following is None or is_upper_word(following.strip(",.:;-"))
+    words = m.group("rest").split()
+    for i, word in enumerate(words):
+        if not any(c.isalpha() for c in word) or is_upper_word(word.strip(",.:;()")):
+            continue
+        rest = " ".join(words[i:]).casefold()
+        return rest.startswith(_AFTER_HEADER)
+    return True
 
 
 def _doc_type(line: str) -> bool:

@@ -28,6 +28,10 @@ def signals(line: str) -> set[int]:
         ("Sở Tài chính đề nghị các đơn vị", set()),
         ("UBND huyện đã chỉ đạo", set()),
         ("BANG KE CHI TIET", set()),
+        ("VP HĐND và UBND huyện Lâm Thao", set()),  # a signature, not a header
+        ("UBND TỈNH đề nghị các sở", set()),
+        ("SỞ TÀI CHÍNH ----------", {1}),
+        ("TRƯỜNG THCS SỐ 2 (DỰ THẢO)", {1}),
         # 2: motto, any case, old or new tone placement, any dash
         ("CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM", {2}),
         ("Cộng hòa xã hội chủ nghĩa Việt Nam", {2}),
@@ -58,6 +62,7 @@ def signals(line: str) -> set[int]:
         ("KẾ HOẠCH", {5}),
         ("GIẤY UỶ QUYỀN", {5}),
         ("Kế hoạch", set()),
+        ("(V/v: giải quyết tình trạng ngập úng)", set()),  # a petition's subject in brackets
         ("Theo kế hoạch đã giao", set()),
         # 6: Nơi nhận at the start
         ("Nơi nhận:", {6}),
@@ -77,6 +82,7 @@ def signals(line: str) -> set[int]:
         # PDF: both header columns in one line
         ("UBND TỈNH PHÚ THỌ CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", {1, 2}),
         ("SỞ TÀI CHÍNH Độc lập - Tự do - Hạnh phúc", {1, 2}),
+        ("ỦY BAN NHÂN DÂN Độc lập - Tự do - Hạnh phúc", {1, 2}),
         ("Số: 2156/STC-QLNS Phú Thọ, ngày 14 tháng 10 năm 2024", {3, 4}),
         ("Nơi nhận: KT. GIÁM ĐỐC", {6, 7}),
     ],
