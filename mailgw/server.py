@@ -26,7 +26,7 @@ from sqlalchemy import Engine, inspect
 from mailgw.auth import make_authenticator
 from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
-from mailgw.pipeline.runner import Pipeline
+from mailgw.pipeline.runner import Pipeline, load_configured_policy
 from mailgw.queue.recovery import local_node_id, release_dead_local_leases
 from mailgw.smtp.mx import MXSMTP
 from mailgw.smtp.submission import SubmissionContext, SubmissionSMTP
@@ -129,6 +129,7 @@ class Node:
             await server.wait_closed()
         await self.delivery.stop()
         self.writer.stop()
+        self.pipeline.close()
         self.engine.dispose()
 
 
@@ -151,6 +152,9 @@ def run_node(config: Config, listeners: list[Listener]) -> None:
 def serve(config: Config, processes: int | None = None) -> None:
     """Bind, then run `processes` gateway processes until SIGTERM/SIGINT."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # A bad policy file stops serve here (file:line), before anything listens; the processes
+    # forked below inherit the policy read now.
+    load_configured_policy(config)
     engine = prepare_store(config)
     engine.dispose()
     server_ssl_context(config)  # make the self-signed certificate once, before forking
