@@ -237,7 +237,11 @@ def _human(v: Verdict) -> str:
 def test(ctx: Ctx, target: str, mail_from: str | None, rcpt: tuple[str, ...],
          unit: str | None, direction: str | None, on_date: str | None,
          policy_files: tuple[str, ...], as_json: bool) -> None:
-    """Print the verdict for a message, or one line per message of a folder or an mbox."""
+    """Print the verdict for a message, or one line per message of a folder or an mbox.
+
+    The envelope is --mail-from/--rcpt; without them, the labels.json beside the files, else
+    the headers (Return-Path; Delivered-To / X-Original-To, else To + Cc).
+    """
     path = Path(target)
     if not path.exists():
         raise UserError(f"{target}: no such file or folder")

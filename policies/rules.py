@@ -79,7 +79,9 @@ class Condition:
             if want:
                 out.extend(f.evidence_for(name))
         if self.sender_class or self.sender_address or self.sender_unit:
-            label = "/".join(sorted(f.sender.classes))
+            # Name the class the rule asked for (`sender_internal`), else all of them.
+            label = "/".join(sorted(f.sender.classes & self.sender_class)
+                             or sorted(f.sender.classes))
             out.append(Evidence.of("envelope", f"sender_{label}", f.sender.raw.strip() or "<>"))
         for r in recipients:
             if (self.recipients_any and r.classes & self.recipients_any) or (
