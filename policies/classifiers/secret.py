@@ -35,6 +35,10 @@ _LEVEL_FIELD = re.compile(
 _STAMPS_SPACED_OUT = {s.replace(" ", "") for s in _STAMPS}
 
 
+_FIELD_LABEL = re.compile(r"^độ\s*mật\s*:?$")
+_LEVELS = {"mật", "tối mật", "tuyệt mật"}
+
+
 def _is_stamp(segment: str, spaced_out: bool = True) -> bool:
     core = " ".join(_FRAME.sub(" ", segment).split())
     # A stamp typed with spaced-out letters (`M Ậ T`, `T Ố I  M Ậ T`) is the same stamp; only for
@@ -67,8 +71,15 @@ def find_markings(
     """Evidence for every marking line of one document (`normalized`: as in official.py)."""
     norm = normalized if normalized is not None else [normalize(x) for x in lines]
     found = []
+    label = ""
     for raw, line in zip(lines, norm, strict=True):
+        if not line:
+            continue
         text = line_marking(raw, line)
+        if not text and label and line.casefold() in _LEVELS:
+            # The field split over two table cells (an HTML or DOCX table): `Độ mật:` | `Mật`.
+            text = f"{label} {display(raw)}"
         if text:
             found.append(Evidence.of(part, "secret_marking", text))
+        label = display(raw) if _FIELD_LABEL.match(line.casefold()) else ""
     return found

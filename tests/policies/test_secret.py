@@ -42,3 +42,19 @@ def test_evidence_names_the_part() -> None:
     ev = find_markings("attachment a.zip > b.docx", ["Số: 1/BC", "MẬT", "nội dung"])
     assert [(e.part, e.signal, e.text) for e in ev] == [
         ("attachment a.zip > b.docx", "secret_marking", "MẬT")]
+
+
+@pytest.mark.parametrize(
+    ("lines", "found"),
+    [
+        (["Độ mật:", "Mật"], True),
+        (["Độ mật", "Tối mật"], True),
+        (["ĐỘ MẬT:", "", "TUYỆT MẬT"], True),
+        (["Độ mật:", "Thường"], False),
+        (["Mật"], False),
+        (["Độ khẩn:", "Mật"], False),
+        (["Độ mật:", "Thường", "Mật"], False),
+    ],
+)
+def test_field_split_over_two_cells(lines: list[str], found: bool) -> None:
+    assert bool(find_markings("body (html)", lines)) is found
