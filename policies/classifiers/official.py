@@ -113,10 +113,11 @@ _ENDS_WITH_TITLE = re.compile(
     r"(?:^|\s)(?:PHÓ\s+)?(?:" + "|".join(re.escape(t) for t in _SIGNER_TITLES) + r")\s*[.:]?$"
 )
 # Leading decorations a header line may carry in extracted text (bullets, quotes, table bars).
-# Only table bars, bullets and emphasis: a bracket or a dash before `V/v` or `Số:` means the
-# line does not begin with it (a petition's "(V/v: ...)" is no subject line).
-_LEAD_CHARS = " |*•"
-_LEAD = re.compile(r"^[\s|*•]+")
+# Only table bars, bullets, emphasis and e-mail quote marks (`> ` of a document forwarded in
+# the body): a bracket or a dash before `V/v` or `Số:` means the line does not begin with it
+# (a petition's "(V/v: ...)" is no subject line).
+_LEAD_CHARS = " |*•>"
+_LEAD = re.compile(r"^[\s|*•>]+")
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,10 @@ def test_a_full_document_is_official() -> None:
     assert {e.signal for e in ev} >= {"document_number", "place_date", "signing_authority"}
 
 
+def test_document_quoted_in_a_reply_is_official() -> None:
+    assert document_signals("body", [f"> {line}" for line in DOC]).count == 7
+
+
 def test_nfd_document_is_official() -> None:
     d = document_signals("body", [unicodedata.normalize("NFD", line) for line in DOC])
     assert d.count == 7
