@@ -16,6 +16,7 @@ import dns.resolver
 
 from mailgw.inbound.dnslookup import make_resolver
 from mailgw.inbound.headers import remove_ours
+from mailgw.inbound.lookalike import imitated_internal
 from mailgw.inbound.verdict import InboundVerdict, check_message
 
 
@@ -34,10 +35,13 @@ class InboundChecker:
                     ) -> InboundChecker:
         """mx.authserv_id (else the gateway host name), gateway.domains, mx.dns_timeout per
         lookup and mx.auth_timeout per message; `resolver` overrides the system's (tests)."""
-        return cls(authserv_id=config.mx.authserv_id or config.hostname,
-                   internal_domains=list(config.gateway.domains),
-                   resolver=resolver or make_resolver(config.mx.dns_timeout),
-                   budget=config.mx.auth_timeout)
+        checker = cls(authserv_id=config.mx.authserv_id or config.hostname,
+                      internal_domains=list(config.gateway.domains),
+                      resolver=resolver or make_resolver(config.mx.dns_timeout),
+                      budget=config.mx.auth_timeout)
+        # Build the look-alike tables now (most of a second) rather than on the first message.
+        imitated_internal("warm-up@example.invalid", checker.internal_domains)
+        return checker
 
     def check(self, raw: bytes, *, client_ip: str, helo: str, mail_from: str) -> InboundVerdict:
         """`check_message` with the bound settings (blocking: run it in a worker thread)."""
