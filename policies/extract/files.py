@@ -14,13 +14,14 @@ from .context import Run
 from .html import html_lines
 from .office import OFFICE_KINDS, Unreadable, office_embeddings, office_lines
 from .pdf import PdfEncrypted, pdf_text
+from .rtf import rtf_text
 from .sniff import mismatch, sniff
 from .text import decode_text, to_lines
 from .tnef import walk_tnef
 from .uuencode import find_uuencoded
 
 # Kinds whose text is never read (they still are attachments for the policy).
-_OPAQUE = frozenset({"rar", "doc", "xls", "ppt", "rtf", "msg", "ole", "gzip"})
+_OPAQUE = frozenset({"rar", "doc", "xls", "ppt", "msg", "ole", "gzip"})
 
 
 def text_document(run: Run, data: bytes, label: str, charset: str | None, html: bool,
@@ -93,6 +94,8 @@ def _dispatch(run: Run, kind: str, data: bytes, label: str, declared_type: str, 
             run.mark(index, unreadable=True)
     elif kind == "eml":
         mime.walk_message(run, data, f"{label} > ", depth + 1)
+    elif kind == "rtf":
+        run.document(label, "rtf", to_lines(rtf_text(data), run.limits.max_document_lines))
     elif kind == "encrypted_office":
         run.defect(label, "encrypted_document", "password-protected Office document")
         run.mark(index, encrypted=True)

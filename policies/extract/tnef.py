@@ -13,6 +13,7 @@ import tnefparse
 from .archives import Examine
 from .context import Run
 from .html import html_lines
+from .rtf import rtf_text
 from .text import decode_text, to_lines
 
 logging.getLogger("tnefparse").setLevel(logging.CRITICAL)
@@ -24,6 +25,23 @@ def _as_bytes(value: object) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8")
     return b""
+
+
+def _rtf_body(run: Run, blob: tnefparse.TNEF, label: str) -> None:
+    """Outlook often sends the body only as compressed RTF (decompressed by `compressed_rtf`)."""
+    try:
+        rtf = blob.rtfbody
+    except Exception as exc:
+        run.defect(label, "unreadable", f"tnef rtf body: {type(exc).__name__}: {exc}")
+        return
+    if not rtf:
+        return
+    rtf = _as_bytes(rtf)
+    if not rtf.lstrip().startswith(b"{\\rtf"):
+        run.defect(label, "unreadable", "tnef rtf body could not be decompressed")
+        return
+    lines = to_lines(rtf_text(rtf), run.limits.max_document_lines)
+    run.document(f"{label} > body (rtf)", "rtf", lines)
 
 
 def walk_tnef(run: Run, data: bytes, label: str, depth: int, examine: Examine) -> bool:
@@ -43,6 +61,7 @@ def walk_tnef(run: Run, data: bytes, label: str, depth: int, examine: Examine) -
     if html.strip():
         text, _ = decode_text(html, None)
         run.document(f"{label} > body (html)", "html", html_lines(text, limit))
+    _rtf_body(run, blob, label)
     for attachment in blob.attachments:
         try:
             name = attachment.long_filename() or ""

@@ -239,7 +239,7 @@ def cp1258(text: str) -> bytes:
     return bytes(out)
 
 
-def make_tnef(files: dict[str, bytes], body: str = "") -> bytes:
+def make_tnef(files: dict[str, bytes], body: str = "", rtf: bytes = b"") -> bytes:
     """A minimal TNEF (winmail.dat) blob: an optional attBody and one attachment per file.
 
     Layout per MS-OXTNEF: signature, key, then attributes (level, id, type, length, data,
@@ -261,6 +261,14 @@ def make_tnef(files: dict[str, bytes], body: str = "") -> bytes:
         out += attribute(2, 0x9002, 0x0006, b"\x01\x00" + b"\xff" * 12)  # attAttachRendData
         out += attribute(2, 0x8010, 0x0001, name.encode() + b"\x00")  # attAttachTitle
         out += attribute(2, 0x800F, 0x0006, data)  # attAttachData
+    if rtf:
+        # attMAPIProps holding PR_RTF_COMPRESSED (0x1009, binary), as Outlook sends the body.
+        import compressed_rtf
+
+        packed = compressed_rtf.compress(rtf)
+        props = struct.pack("<IHHII", 1, 0x0102, 0x1009, 1, len(packed)) + packed
+        props += b"\x00" * (-len(packed) % 4)
+        out += attribute(1, 0x9003, 0x0006, props)
     return out
 
 

@@ -287,3 +287,24 @@ def test_part_count_limit():
     result = extract(raw, Limits(max_parts=10))
     assert "too_many_parts" in _kinds(result)
     assert len(result.attachments) < 30
+
+
+RTF_BODY = (rb"{\rtf1\ansi\ansicpg1258\deff0{\fonttbl{\f0 Times New Roman;}}"
+            rb"{\colortbl;\red0\green0\blue0;}{\*\generator Riched20;}\uc1\pard "
+            rb"\u7910?Y BAN NH\'c2N D\'c2N\par{\*\htmltag84 <p>}\trowd\intbl M\u7852?T\cell "
+            rb"S\u7889?: 5/KH\cell\row\pard"
+            rb"{\field{\*\fldinst HYPERLINK x}{\fldrslt li\'ean k\u7871?t}}\par}")
+
+
+def test_tnef_rtf_body_is_read():
+    blob = make_tnef({}, rtf=RTF_BODY)
+    result = extract(make_message(attachments=[("winmail.dat", "application/ms-tnef", blob)]))
+    doc = next(d for d in result.documents if d.part == "attachment winmail.dat > body (rtf)")
+    assert doc.kind == "rtf"
+    assert list(doc.lines) == ["ỦY BAN NHÂN DÂN", "MẬT", "Số: 5/KH", "liên kết"]
+
+
+def test_rtf_attachment_is_read():
+    result = extract(make_message(attachments=[("cv.rtf", "application/rtf", RTF_BODY)]))
+    doc = next(d for d in result.documents if d.part == "attachment cv.rtf")
+    assert "MẬT" in doc.lines
