@@ -125,3 +125,15 @@ def test_user_errors_exit_1(tmp_path: Path) -> None:
     assert r.exit_code == 1
     r = CliRunner().invoke(root, ["policy", "test", str(tmp_path / "nope.eml"), "--date", "x"])
     assert r.exit_code == 1
+
+
+def test_show_for_a_unit_in_monitor_mode(tmp_path: Path) -> None:
+    local = tmp_path / "local.toml"
+    local.write_text('[[unit]]\nname = "sgddt"\nmonitor = true\n'
+                     'disable = ["webmail-attachment"]\n', encoding="utf-8")
+    r = run("policy", "show", "--policy", "policies/phutho.toml", "--policy", str(local),
+            "--unit", "sgddt", "--json")
+    rules = {x["id"]: x for x in json.loads(r.output)["rules"]}
+    assert rules["official-document-to-webmail"]["effective_action"] == "flag"
+    assert rules["webmail-attachment"]["enabled"] is False
+    assert rules["secret-marking"]["action"] == "reject"
