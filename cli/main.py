@@ -24,6 +24,10 @@ COMMANDS = (
     ("cli.policy", "policy"),
     ("cli.dkim", "dkim"),
     ("cli.dns", "dns"),
+    ("cli.violations", "violations"),
+    ("cli.quarantine", "quarantine"),
+    ("cli.audit", "audit"),
+    ("cli.directory", "directory"),
 )
 
 

@@ -133,7 +133,7 @@ def unit_info(session: Session, unit_id: str) -> UnitInfo:
 
 
 def show(session: Session) -> list[dict[str, Any]]:
-    """Every unit with its users, parents before children (plain data for print or --json)."""
+    """Every unit (by id) with its users (plain data for print or --json)."""
     units = session.scalars(select(DirectoryUnit).order_by(DirectoryUnit.id)).all()
     users = session.scalars(select(DirectoryUser).order_by(DirectoryUser.address)).all()
     by_unit: dict[str, list[dict[str, str]]] = {}

@@ -1,0 +1,140 @@
+"""`mailgw violations list|show`: read the violation register (filters, --json, --csv).
+
+Thin: parses arguments, calls `mailgw.violations.query` and prints. `store_session` is shared
+by the other issue-4 command groups (quarantine, audit, directory).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from cli.main import Ctx, UserError, pass_ctx
+from mailgw.store.db import StoreError, describe, is_sqlite, make_engine, upgrade
+from mailgw.violations import query
+from policies import ACTIONS
+
+
+@contextmanager
+def store_session(ctx: Ctx) -> Iterator[Session]:
+    """One transaction on the configured store; store errors become one-line errors."""
+    cfg = ctx.config
+    engine = make_engine(cfg.store_url, cfg.store.sqlite_synchronous)
+    try:
+        if is_sqlite(cfg.store_url):
+            upgrade(engine)
+        with Session(engine) as s, s.begin():
+            yield s
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        hint = "" if is_sqlite(cfg.store_url) else " (has `mailgw db upgrade` been run?)"
+        raise UserError(f"store: {describe(exc)}{hint}") from None
+    finally:
+        engine.dispose()
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _day(value: str | None, name: str) -> datetime | None:
+    """YYYY-MM-DD (a day, UTC) or a full ISO time."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        t = datetime.fromisoformat(value)
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+    except ValueError:
+        raise UserError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@click.group()
+def violations() -> None:
+    """The violation register: every flagged, quarantined or rejected message."""
+
+
+@violations.command("list")
+@click.option("--since", metavar="DATE", help="From this day (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--until", metavar="DATE", help="To this day (YYYY-MM-DD), inclusive.")
+@click.option("--unit", metavar="U", help="Only this unit.")
+@click.option("--reason", metavar="R", help="Only this reason code (e.g. secret_marking).")
+@click.option("--action", type=click.Choice([a for a in ACTIONS if a != "allow"]),
+              help="Only this action.")
+@click.option("--sender", metavar="ADDR", help="Only this envelope sender.")
+@click.option("--all-kinds", is_flag=True,
+              help="Also quarantine decisions and corrections (default: violations only).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (UTF-8).")
+@pass_ctx
+def list_cmd(ctx: Ctx, since: str | None, until: str | None, unit: str | None,
+             reason: str | None, action: str | None, sender: str | None, all_kinds: bool,
+             as_json: bool, as_csv: bool) -> None:
+    """List register records, oldest first."""
+    if as_json and as_csv:
+        raise UserError("choose --json or --csv, not both")
+    end = _day(until, "--until")
+    if end is not None and until is not None and len(until) == 10:
+        end += timedelta(days=1)  # the whole last day
+    with store_session(ctx) as s:
+        rows = query.list_records(s, since=_day(since, "--since"), until=end, unit=unit,
+                                  reason=reason, action=action, sender=sender,
+                                  kind=None if all_kinds else "violation")
+    if as_json:
+        print_json(rows)
+        return
+    if as_csv:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=query.CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in r.items()})
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if not rows:
+        click.echo("no violation records match")
+        return
+    for r in rows:
+        click.echo(f"{r['reference']}  {r['time']}  {r['action']:<10} "
+                   f"{','.join(r['reasons']) or r['kind']:<30} {r['unit']:<14} <{r['sender']}>")
+    click.echo(f"-- {len(rows)} record(s)")
+
+
+@violations.command("show")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def show_cmd(ctx: Ctx, reference: str, as_json: bool) -> None:
+    """Everything about one record (V-YYYY-NNNNNN), and the decisions that refer to it."""
+    with store_session(ctx) as s:
+        r = query.show(s, reference)
+    if r is None:
+        raise UserError(f"no violation record {reference}")
+    if as_json:
+        print_json(r)
+        return
+    for key in ("reference", "time", "kind", "refers_to", "action", "reasons", "rules", "unit",
+                "direction", "sender", "auth_user", "recipients", "queue_id", "message_id",
+                "policy_version", "actor", "note", "hash", "prev_hash"):
+        value = r[key]
+        if isinstance(value, list):
+            value = ", ".join(value)
+        if value not in (None, ""):
+            click.echo(f"{key + ':':<16}{value}")
+    click.echo("evidence:")
+    for e in r["evidence"]:
+        click.echo(f"  - {e.get('part')}: {e.get('signal')}: {e.get('text')}")
+    for f in r["followed_by"]:
+        click.echo(f"then {f['reference']} {f['time']} {f['kind']} by {f['actor']}: {f['note']}")
