@@ -64,6 +64,7 @@ class Mail:
     identity: dict[str, Any] = field(default_factory=dict)  # identify: user, unit
     facts: Any = None                       # classify: the flat facts record
     verdict: str = "allow"                  # decide: allow | flag | quarantine | reject
+    inbound_action: str = "allow"           # authenticate: what SPF/DKIM/DMARC call for
     verdict_detail: dict[str, Any] = field(default_factory=dict)
     prepend: list[bytes] = field(default_factory=list)  # header lines to add before storing
     trail: list[TrailEntry] = field(default_factory=list)
