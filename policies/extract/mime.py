@@ -161,6 +161,9 @@ def _walk_part(run: Run, part: Message, prefix: str, depth: int, path: str, wher
     ctype = part.get_content_type()
     _alternate_content_types(run, part, prefix, depth, path, where)
     payload = part.get_payload()
+    if ctype in ("message/partial", "message/external-body"):
+        # Content sent in pieces or kept elsewhere cannot be examined here; clients differ.
+        run.defect(where, "partial_message", ctype, ambiguous=True)
     if ctype.startswith("message/") and isinstance(payload, list):
         _attached_message(run, part, payload, prefix, depth, path, cte, where)
         return

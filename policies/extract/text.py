@@ -31,6 +31,14 @@ def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
     Returns the text and whether a fallback was needed (the declared charset was wrong or unknown).
     """
     codec = known_charset(charset)
+    # A byte-order mark says more than a missing or wrong label.
+    for bom, bom_codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                           (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(bom_codec), False
+            except UnicodeDecodeError:
+                break
     tried: list[str] = []
     for name in (codec, "utf-8", "cp1258"):
         if name is None or name in tried:

@@ -264,3 +264,12 @@ def test_xml_entities_are_never_expanded(case, xml):
     lines = [line for d in result.documents if d.part == "attachment e.docx" for line in d.lines]
     assert not any("root:" in line or "haha" in line for line in lines)
     assert sum(len(line) for line in lines) < 100
+
+
+def test_byte_order_mark_decides_the_encoding():
+    body = "Độ mật: Mật".encode("utf-16")
+    raw = b"From: a@x.vn\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    import base64
+
+    doc = _only_document(raw + base64.encodebytes(body), "body")
+    assert doc.lines == ("Độ mật: Mật",)

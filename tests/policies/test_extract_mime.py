@@ -308,3 +308,10 @@ def test_rtf_attachment_is_read():
     result = extract(make_message(attachments=[("cv.rtf", "application/rtf", RTF_BODY)]))
     doc = next(d for d in result.documents if d.part == "attachment cv.rtf")
     assert "MẬT" in doc.lines
+
+
+def test_message_partial_is_ambiguous():
+    raw = (HEAD + "Content-Type: message/partial; id=\"x@y\"; number=1; total=2\r\n\r\n"
+           + "From: a@b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMột nửa\r\n")
+    result = extract(raw.encode())
+    assert _kinds(result).get("partial_message") is True
