@@ -120,6 +120,8 @@ def _pdf(run: Run, data: bytes, label: str, index: int, depth: int) -> None:
         return
     for problem in content.problems:
         run.defect(label, "unreadable", f"pdf {problem}")
+    if content.truncated:
+        run.defect(label, "size_limit", f"only the first {run.limits.max_pdf_pages} pages read")
     run.document(label, "pdf", to_lines("\n".join(content.pages), run.limits.max_document_lines))
     _embedded(run, content.embedded, label, depth)
 

@@ -24,6 +24,8 @@ class PdfEncrypted(Exception):
 class PdfContent:
     pages: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # More pages than the limit: the rest was not read.
+    truncated: bool = False
     # Files embedded in the PDF (attachments, portfolios): examined like any other file.
     embedded: list[tuple[str, bytes]] = field(default_factory=list)
 
@@ -45,7 +47,7 @@ def pdf_text(data: bytes, max_pages: int, max_embedded_bytes: int) -> PdfContent
     out = PdfContent()
     for number, page in enumerate(reader.pages):
         if number >= max_pages:
-            out.problems.append(f"only the first {max_pages} pages were read")
+            out.truncated = True
             break
         try:
             out.pages.append(page.extract_text() or "")

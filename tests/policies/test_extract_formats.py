@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.extract import extract
+from policies.extract import Limits, extract
 
 from .docgen import (
     DEJAVU,
@@ -273,3 +273,22 @@ def test_byte_order_mark_decides_the_encoding():
 
     doc = _only_document(raw + base64.encodebytes(body), "body")
     assert doc.lines == ("Độ mật: Mật",)
+
+
+@needs_font
+def test_pdf_page_limit():
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_font("DejaVu", fname=str(DEJAVU))
+    pdf.set_font("DejaVu", size=12)
+    for number in range(5):
+        pdf.add_page()
+        pdf.cell(0, 8, f"Trang {number + 1}")
+    raw = make_message(attachments=[("dai.pdf", "application/pdf", bytes(pdf.output()))])
+    result = extract(raw, Limits(max_pdf_pages=2))
+    doc = _only_document(raw, "attachment dai.pdf")
+    assert len(doc.lines) == 5  # the default limits read every page
+    limited = next(d for d in result.documents if d.part == "attachment dai.pdf")
+    assert limited.lines == ("Trang 1", "Trang 2")
+    assert any(d.kind == "size_limit" for d in result.defects)
