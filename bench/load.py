@@ -843,6 +843,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report["ratio_delivered_vs_bare"] = (round(gw_rate / base_rate, 3)
                                                  if base_rate and gw_rate else None)
             report["target_ratio"] = TARGET_RATIO
+            report["settings"]["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2)
         except BenchError as exc:
             if gateway is not None and gateway.log_tail() and gateway.log_tail() not in str(exc):
                 exc.args = (f"{exc}\n--- gateway log (last lines) ---\n{gateway.log_tail()}",)
@@ -865,7 +866,8 @@ def print_table(report: dict[str, Any]) -> None:
              " (smtp-source: one message per connection)")
           + f", driver {s['driver']}, {s['cpus']} CPUs")
     print(f"gateway: {s['processes']} processes, SQLite synchronous={s['sqlite_synchronous']}; "
-          f"load average at start {s['loadavg_1min_at_start']}\n")
+          f"load average at start {s['loadavg_1min_at_start']}, "
+          f"at end {s['loadavg_1min_at_end']}\n")
 
     def fmt(v: Any, unit: str = "") -> str:
         return "-" if v is None else f"{v}{unit}"
