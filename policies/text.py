@@ -64,6 +64,10 @@ def normalize(text: str) -> str:
 
     Line breaks are kept (callers work line by line); leading and trailing spaces are removed.
     """
+    if text.isascii():
+        # Numbers, codes, English: nothing to translate or recompose.
+        return " ".join(text.split()) if "\n" not in text and "\r" not in text \
+            else _SPACES.sub(" ", text).strip()
     if _SPECIAL.search(text):
         text = text.translate(_TABLE)
     text = tone_nfc(text)
