@@ -26,6 +26,7 @@ from sqlalchemy import Engine, inspect
 from mailgw.auth import make_authenticator
 from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
+from mailgw.inbound import InboundChecker
 from mailgw.pipeline.runner import Pipeline, load_configured_policy
 from mailgw.queue.recovery import local_node_id, release_dead_local_leases
 from mailgw.smtp.mx import MXSMTP
@@ -99,7 +100,10 @@ class Node:
         self.writer = StoreWriter(self.sessions)
         self.node_id = local_node_id()
         self.delivery = DeliveryService(config, self.engine, self.node_id)
-        self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake)
+        # SPF/DKIM/DMARC tables are built once per process, only if mail comes from outside.
+        inbound = InboundChecker.from_config(config) if config.mx.listen else None
+        self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake,
+                                 inbound=inbound)
         self.servers: list[asyncio.base_events.Server] = []
 
     async def start(self, listeners: list[Listener]) -> None:

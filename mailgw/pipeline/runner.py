@@ -20,9 +20,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from mailgw.config import Config, ConfigError
+from mailgw.inbound import InboundChecker
 from mailgw.pipeline.mail import Mail
 from mailgw.pipeline.outcome import Accepted, StageReject
-from mailgw.pipeline.stages import classify, decide, enqueue, identify, parse
+from mailgw.pipeline.stages import authenticate, classify, decide, enqueue, identify, parse
 from mailgw.smtp import replies
 from mailgw.store.writer import StoreWriter
 from mailgw.violations.enforce import Enforcement
@@ -52,8 +53,10 @@ def load_configured_policy(config: Config) -> Policy:
 class Pipeline:
     def __init__(self, config: Config, writer: StoreWriter,
                  on_commit: Callable[[], None] | None = None,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None,
+                 inbound: InboundChecker | None = None) -> None:
         self.config = config
+        self.inbound = inbound
         self.writer = writer
         self.on_commit = on_commit
         self.domains: list[str] = list(config.gateway.domains)
@@ -69,11 +72,14 @@ class Pipeline:
                                             thread_name_prefix="mailgw-classify")
 
     def before_acceptance(self, mail: Mail, owned: frozenset[str]) -> None:
-        """parse -> identify -> classify -> decide -> enqueue (raises StageReject to refuse)."""
+        """parse -> authenticate -> identify -> classify -> decide -> enqueue (StageReject
+        refuses)."""
         parse.run(mail)
+        authenticate.run(mail, self.inbound)
         identify.run(mail, owned, self.domains)
         classify.run(mail, self.enforcement)
         decide.run(mail, self.enforcement)
+        authenticate.merge(mail)
         enqueue.run(mail, self.hostname)
 
     async def accept(self, mail: Mail, owned: frozenset[str]) -> Accepted:
@@ -85,16 +91,19 @@ class Pipeline:
             self.before_acceptance(mail, owned)
 
         work = loop.run_in_executor(self._executor, job)
+        # Inbound mail also waits for SPF/DKIM/DMARC lookups, bounded by mx.auth_timeout.
+        timeout = self.timeout + (float(self.config.mx.auth_timeout)
+                                  if mail.direction == "inbound" and self.inbound else 0.0)
         try:
             # `policy.timeout` bounds the work on this message, not the wait for a free thread
             # (under a burst that wait is the burst's, not the message's); the wait is bounded
             # too, so a pool full of runaway classifications still ends in a 451.
-            await asyncio.wait_for(asyncio.shield(started), self.timeout * 3)
-            await asyncio.wait_for(work, self.timeout)
+            await asyncio.wait_for(asyncio.shield(started), timeout * 3)
+            await asyncio.wait_for(work, timeout)
         except TimeoutError:
             ref = secrets.token_hex(6)
             log.error("ref=%s queue_id=%s classification took longer than %.1fs: 451",
-                      ref, mail.queue_id, self.timeout)
+                      ref, mail.queue_id, timeout)
             raise StageReject(replies.format_reply(replies.INSPECTION_TIMEOUT, ref=ref),
                               "classification timed out") from None
         await self.writer.commit(mail)

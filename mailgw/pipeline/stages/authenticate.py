@@ -47,10 +47,16 @@ def run(mail: Mail, checker: InboundChecker | None) -> None:
     mail.raw = strip_gateway_fields(checker.remove_ours(mail.raw))
     mail.prepend.extend(verdict.header_lines())
     mail.inbound_action = verdict.action
-    mail.verdict = stricter(mail.verdict, verdict.action)
-    mail.verdict_detail.setdefault("reasons", [])
-    mail.verdict_detail["reasons"] += [r for r in verdict.reasons
-                                       if r not in mail.verdict_detail["reasons"]]
-    mail.verdict_detail["inbound"] = {k: detail[k] for k in ("spf", "dkim", "dmarc",
+    mail.verdict_detail["inbound"] = {k: detail[k] for k in ("spf", "dkim", "dmarc", "reasons",
                                                               "lookalike_of", "warning")}
     mail.note("authenticate", verdict.action, reasons=verdict.reasons)
+
+
+def merge(mail: Mail) -> None:
+    """After `decide`: the content policy may make the inbound verdict stricter, never milder."""
+    inbound = mail.verdict_detail.get("inbound")
+    if not inbound:
+        return
+    mail.verdict = stricter(mail.verdict, mail.inbound_action)
+    reasons = list(mail.verdict_detail.get("reasons", []))
+    mail.verdict_detail["reasons"] = reasons + [r for r in inbound["reasons"] if r not in reasons]
