@@ -18,6 +18,8 @@ reading is examined too):
               boundary_collision*, multipart_invariant*, malformed_header*,
               content_in_preamble*, content_in_epilogue*, multipart_with_transfer_encoding*,
               message_with_transfer_encoding*, unknown_transfer_encoding*,
+              duplicate_parameter* (boundary, filename... given twice), partial_message*,
+              filename_conflict (* when the two names have different extensions),
               missing_close_boundary, transfer_encoding_case, bare_lf, parser_defect
   encoding    base64_junk*, base64_length*, base64_padding, charset_mismatch
   hiding      uuencode, uuencode_truncated, tnef, embedded_file, type_mismatch,

@@ -18,9 +18,11 @@ from email import errors
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32, default
+from email.utils import collapse_rfc2231_value
 
 from . import files
 from .context import Run
+from .sniff import extension
 from .text import clean, decode_text
 
 # compat32: the modern policy parses every header into objects and costs several times more;
@@ -280,11 +282,15 @@ def _unsplit_multipart(run: Run, part: Message, body: str, prefix: str, depth: i
 
 def _alternate_content_types(run: Run, part: Message, prefix: str, depth: int, path: str,
                              where: str) -> None:
-    """With several Content-Type fields, also read the part as each of the others says."""
-    fields = part.get_all("content-type") or []
+    """With several Content-Type fields (or boundary parameters), also read the part as each
+    of the others says."""
+    fields = [str(f) for f in part.get_all("content-type") or []]
+    boundaries = _repeated_parameters(run, part, "content-type", where).get("boundary", [])
+    # The stdlib takes the first boundary parameter; other parsers take the last.
+    fields += [f'{part.get_content_type()}; boundary="{b}"' for b in boundaries[1:]]
     if len(fields) < 2:
         return
-    first = str(fields[0]).split(";")[0].strip().lower()
+    first = fields[0].split(";")[0].strip().lower()
     body = _raw_body(part)
     if body is None:
         return
@@ -292,12 +298,49 @@ def _alternate_content_types(run: Run, part: Message, prefix: str, depth: int, p
     if not body:
         return
     for other in fields[1:]:
-        if str(other).split(";")[0].strip().lower() == first and "boundary" not in str(other):
+        if other.split(";")[0].strip().lower() == first and "boundary" not in other:
             continue
         headers = [(k, v) for k, v in part.raw_items() if k.lower() != "content-type"]
         text = "".join(f"{k}: {v}\r\n" for k, v in headers) + f"Content-Type: {other}\r\n\r\n"
         walk_message(run, text.encode("utf-8", "surrogateescape") + body,
                      f"{prefix}other reading > ", depth + 1)
+
+
+def _repeated_parameters(run: Run, part: Message, header: str,
+                         where: str) -> dict[str, list[str]]:
+    """Parameters given more than once in a field (`name`: every value), recorded as ambiguous."""
+    values: dict[str, list[str]] = {}
+    try:
+        params = part.get_params(header=header) or []
+    except Exception:
+        return {}
+    for key, value in params[1:]:
+        values.setdefault(key.lower().split("*")[0], []).append(collapse_rfc2231_value(value))
+    repeated = {key: found for key, found in values.items() if len(found) > 1}
+    for key, found in repeated.items():
+        run.defect(where, "duplicate_parameter", f"{header} {key}: {' / '.join(found)}",
+                   ambiguous=True)
+    return repeated
+
+
+def _name_checks(run: Run, part: Message, where: str) -> None:
+    """Two file names for one part (repeated, or Content-Type name against Content-Disposition
+    filename): clients show one or the other, and the extension decides the attachment type."""
+    _repeated_parameters(run, part, "content-disposition", where)
+    name = _param(part, "name", "content-type")
+    filename = _param(part, "filename", "content-disposition")
+    if name and filename and name != filename:
+        ambiguous = extension(name) != extension(filename)
+        run.defect(where, "filename_conflict", f"{name} / {filename}", ambiguous=ambiguous)
+
+
+def _param(part: Message, key: str, header: str) -> str:
+    """One parameter, RFC 2231 and RFC 2047 decoded."""
+    try:
+        value = part.get_param(key, header=header)
+        return decode_words(collapse_rfc2231_value(value)) if value else ""
+    except Exception:
+        return ""
 
 
 def _raw_body(part: Message) -> bytes | None:
@@ -339,6 +382,7 @@ def _leaf(run: Run, part: Message, prefix: str, depth: int, path: str, cte: str,
     if not run.charge(where, len(data)):
         return
     filename = _filename(run, part, where)
+    _name_checks(run, part, where)
     ctype = part.get_content_type()
     disposition = part.get_content_disposition()
     if ctype in ("text/plain", "text/html") and not filename and disposition != "attachment":

@@ -317,3 +317,41 @@ def test_message_partial_is_ambiguous():
            + "From: a@b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMột nửa\r\n")
     result = extract(raw.encode())
     assert _kinds(result).get("partial_message") is True
+
+
+def test_duplicate_boundary_parameter_reads_both_boundaries():
+    raw = (HEAD + "Content-Type: multipart/mixed; boundary=\"AAA\"; boundary=\"BBB\"\r\n\r\n"
+           f"--AAA\r\n{TEXT}--AAA--\r\n--BBB\r\n{TEXT}--BBB\r\n{_docx_part()}--BBB--\r\n")
+    result = extract(raw.encode())
+    assert _kinds(result).get("duplicate_parameter") is True
+    assert _found(result)
+
+
+NAME_CASES = [
+    # (case, Content-Type name, Content-Disposition parameters, defect, ambiguous)
+    ("two file names", None, 'filename="anh.jpg"; filename="qd.docx"', "duplicate_parameter", True),
+    ("name and filename differ in type", "qd.docx", 'filename="anh.jpg"', "filename_conflict",
+     True),
+    ("name and filename differ in spelling", "QD 1.docx", 'filename="QD_1.docx"',
+     "filename_conflict", False),
+    ("same name twice encoded differently", "=?UTF-8?B?VOG7nSB0csOsbmguZG9jeA==?=",
+     "filename*=UTF-8''T%E1%BB%9D%20tr%C3%ACnh.docx", "", False),
+]
+
+
+@pytest.mark.parametrize(("case", "name", "disposition", "kind", "ambiguous"), NAME_CASES,
+                         ids=[c[0] for c in NAME_CASES])
+def test_file_name_conflicts(case, name, disposition, kind, ambiguous):
+    ctype = f"{DOCX}" + (f'; name="{name}"' if name else "")
+    raw = (HEAD + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+           f"--b\r\n{TEXT}--b\r\nContent-Type: {ctype}\r\n"
+           f"Content-Disposition: attachment; {disposition}\r\n"
+           f"Content-Transfer-Encoding: base64\r\n\r\n{_b64(make_docx([SECRET]))}--b--\r\n")
+    result = extract(raw.encode())
+    kinds = _kinds(result)
+    assert _found(result)
+    if kind:
+        assert kinds[kind] is ambiguous
+    else:
+        assert "filename_conflict" not in kinds
+        assert "duplicate_parameter" not in kinds
