@@ -108,7 +108,10 @@ _PLACE_DATE = re.compile(
 )
 _SUBJECT = re.compile(r"^V\s?/\s?V\b", re.IGNORECASE)
 _RECIPIENTS = re.compile(r"^nơi\s*nhận\s*:", re.IGNORECASE)
-_SIGN_PREFIX = re.compile(r"(?:^|[\s(\[])(?:KT|TM|TL|TUQ|Q)\s?\.\s*(?P<title>\S+)")
+# `T/M`, `K/T`, `T/L` are the older spellings of `TM.`, `KT.`, `TL.` still seen in templates.
+_SIGN_PREFIX = re.compile(
+    r"(?:^|[\s(\[])(?:(?:KT|TM|TL|TUQ|Q)\s?\.|(?:K/T|T/M|T/L)\.?)\s*(?P<title>\S+)"
+)
 _ENDS_WITH_TITLE = re.compile(
     r"(?:^|\s)(?:PHÓ\s+)?(?:" + "|".join(re.escape(t) for t in _SIGNER_TITLES) + r")\s*[.:]?$"
 )
@@ -168,7 +171,7 @@ def _doc_type(line: str) -> bool:
 
 
 def _signing(line: str) -> bool:
-    if "." in line:
+    if "." in line or "/" in line:
         for m in _SIGN_PREFIX.finditer(line):
             if is_upper_word(m.group("title")) and len(m.group("title")) >= 2:
                 return True

@@ -78,6 +78,12 @@ def signals(line: str) -> set[int]:
         ("TRƯỞNG TRẠM", {7}),
         ("CHÁNH VĂN PHÒNG", {7}),
         ("kt. chủ tịch", set()),
+        ("KT.CHỦ TỊCH", {7}),
+        ("T/M ỦY BAN NHÂN DÂN", {7}),
+        ("K/T CHỦ TỊCH", {7}),
+        ("CÔNG TY TNHH TM DV HÙNG CƯỜNG", set()),  # TM without a dot is "thương mại"
+        ("TL. Giám đốc", set()),
+        ("Q.1, TP. HỒ CHÍ MINH", set()),
         ("ý kiến của Giám đốc", set()),
         # PDF: both header columns in one line
         ("UBND TỈNH PHÚ THỌ CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", {1, 2}),
