@@ -1,0 +1,61 @@
+"""DKIM in the delivery path: the worker runs the transform stage (in a thread), the sink gets
+signed mail that verifies, the stored bytes are the signed ones, and a missing key parks the
+message instead of sending it unsigned. SQLite only: DKIM stores nothing of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailgw.delivery.worker import DeliveryService
+from mailgw.dkim import keys
+from mailgw.pipeline.post import default_stages
+from mailgw.store.db import make_engine, upgrade
+from tests.delivery.conftest import Sink, enqueue, make_config, message, wait_for
+from tests.dkim.conftest import DOMAIN, dkimpy_verify
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    eng = make_engine(f"sqlite:///{tmp_path / 'mailgw.db'}", "NORMAL")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+async def test_worker_delivers_signed_mail(sqlite_engine, tmp_path) -> None:
+    sink = await Sink().start()
+    config = make_config(tmp_path, default=sink.hop)
+    _, key = keys.add_key(keys.key_dir(config), DOMAIN, "s1", "rsa")
+    svc = DeliveryService(config, sqlite_engine, "n1", stages=default_stages(config))
+    await svc.start()
+    try:
+        qid = enqueue(sqlite_engine, ["a@example.org"])
+        svc.wake()
+        await wait_for(lambda: message(sqlite_engine, qid).status == "done", what="done")
+    finally:
+        await svc.stop()
+        await sink.stop()
+    [got] = sink.handler.received
+    assert got.content.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    published = {keys.record_name(DOMAIN, "s1"): keys.txt_record("rsa", key)}
+    assert dkimpy_verify(got.content, published) == [True]
+    # Retries deliver the stored bytes: they must be the signed ones.
+    assert message(sqlite_engine, qid).content == got.content
+
+
+async def test_missing_key_parks_instead_of_sending_unsigned(sqlite_engine, tmp_path) -> None:
+    sink = await Sink().start()
+    config = make_config(tmp_path, default=sink.hop)
+    svc = DeliveryService(config, sqlite_engine, "n1", stages=default_stages(config))
+    await svc.start()
+    try:
+        qid = enqueue(sqlite_engine, ["a@example.org"])
+        svc.wake()
+        await wait_for(lambda: message(sqlite_engine, qid).status == "parked", what="parked")
+    finally:
+        await svc.stop()
+        await sink.stop()
+    m = message(sqlite_engine, qid)
+    assert m.parked_stage == "transform"
+    assert "DkimError" in (m.parked_error or "") and DOMAIN in (m.parked_error or "")
+    assert sink.handler.received == []
