@@ -95,6 +95,39 @@ def _domain_list(key: str, v: Any) -> list[str]:
     return out
 
 
+def _nameservers(key: str, v: Any) -> list[str]:
+    """DNS servers as "ip" or "ip:port"; dnspython takes one port for all of them."""
+    items = _str_list(key, v)
+    ports = set()
+    for item in items:
+        host, sep, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+        if not sep:
+            host, port = item.strip("[]"), "53"
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ConfigError(f"{key}: {item!r} is not an IP address (ip or ip:port)") from None
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{key}: {item!r}: bad port")
+        ports.add(int(port))
+    if len(ports) > 1:
+        raise ConfigError(f"{key}: all DNS servers must use the same port")
+    return items
+
+
+def split_nameservers(items: list[str]) -> tuple[list[str], int]:
+    """(IP addresses, port) of a validated gateway.nameservers list."""
+    hosts, port = [], 53
+    for item in items:
+        if item.count(":") == 1:
+            host, _, p = item.rpartition(":")
+            hosts.append(host)
+            port = int(p)
+        else:
+            hosts.append(item.strip("[]"))
+    return hosts, port
+
+
 def _choice(*choices: str) -> Callable[[str, Any], str]:
     def check(key: str, v: Any) -> str:
         if v not in choices:
@@ -206,6 +239,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                          _int(0)),
         "min_free_disk_mb": Key(200, "Below this much free space in data_dir, new mail gets "
                                 "452 4.3.1 before DATA.", _int(0)),
+        "nameservers": Key([], "DNS servers for MX delivery and inbound checks, as ip or ip:port; "
+                           "empty: the system's resolv.conf.", _nameservers),
         "log_level": Key("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.",
                          _choice("DEBUG", "INFO", "WARNING", "ERROR")),
     },

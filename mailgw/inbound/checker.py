@@ -37,7 +37,8 @@ class InboundChecker:
         lookup and mx.auth_timeout per message; `resolver` overrides the system's (tests)."""
         checker = cls(authserv_id=config.mx.authserv_id or config.hostname,
                       internal_domains=list(config.gateway.domains),
-                      resolver=resolver or make_resolver(config.mx.dns_timeout),
+                      resolver=resolver or make_resolver(config.mx.dns_timeout,
+                                                         *_servers(config)),
                       budget=config.mx.auth_timeout)
         # Build the look-alike tables now (most of a second) rather than on the first message.
         imitated_internal("warm-up@example.invalid", checker.internal_domains)
@@ -53,3 +54,11 @@ class InboundChecker:
     def remove_ours(self, raw: bytes) -> bytes:
         """`raw` without forged Authentication-Results that claim our authserv-id."""
         return remove_ours(raw, self.authserv_id)
+
+
+def _servers(config: Any) -> tuple[list[str] | None, int]:
+    """gateway.nameservers as make_resolver's (nameservers, port); none: resolv.conf."""
+    from mailgw.config import split_nameservers
+
+    hosts, port = split_nameservers(list(config.gateway.nameservers))
+    return (hosts or None), port

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import smtplib
+import time
 from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
+from sqlalchemy import text
 
-from tests.e2e.harness import Gateway, make_config, running_sink
+from tests.e2e.harness import Gateway, make_config, parse, running_sink
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -81,3 +83,75 @@ def test_mx_accepts_the_null_sender_of_a_bounce(gateway) -> None:
         assert code == 250
     mail_from, _, _ = sink.wait_for(1)[0]
     assert mail_from == "<>"  # aiosmtpd's spelling of the null sender the gateway relayed
+
+
+# -- inbound authentication through the real listener, with a real DNS server on 127.0.0.1 ----
+
+@pytest.fixture
+def zoned_gateway(tmp_path):
+    from tests.inbound.conftest import Zone
+
+    zone = Zone({
+        ("example.org", "TXT"): ['"v=spf1 ip4:127.0.0.1 -all"'],
+        ("_dmarc.example.org", "TXT"): ['"v=DMARC1; p=reject"'],
+        ("evil.test", "TXT"): ['"v=spf1 -all"'],
+        ("_dmarc.phutho.gov.vn", "TXT"): ['"v=DMARC1; p=reject"'],
+    }, servfail={"broken.test", "_dmarc.broken.test"})
+    with running_sink() as (sink, port):
+        config = make_config(
+            tmp_path, f"sqlite:///{tmp_path / 'gw.db'}", 1,
+            MAILGW_DELIVERY__ROUTES=f'{{"phutho.gov.vn" = "smtp:[127.0.0.1]:{port}"}}',
+            MAILGW_GATEWAY__NAMESERVERS=f'["127.0.0.1:{zone.server.port}"]',
+            MAILGW_MX__DNS_TIMEOUT="1.0", MAILGW_MX__AUTHSERV_ID='"mx.phutho.gov.vn"')
+        gw = Gateway(config).start()
+        try:
+            yield gw, sink
+        finally:
+            gw.stop()
+            zone.close()
+
+
+def _send(gw: Gateway, mail_from: str, header_from: str, extra: bytes = b"") -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", gw.mx_port, timeout=30) as c:
+        c.ehlo("mx.example.org")
+        c.mail(mail_from)
+        c.rcpt("vanthu@phutho.gov.vn")
+        return c.data(extra + inbound(sender=header_from))
+
+
+def test_mx_spf_pass_is_delivered_with_our_authentication_results(zoned_gateway) -> None:
+    gw, sink = zoned_gateway
+    forged = b"Authentication-Results: mx.phutho.gov.vn; spf=pass; dmarc=pass\r\n" \
+             b"X-Mailgw-Policy: allow\r\n"
+    code, _ = _send(gw, "doitac@example.org", "doitac@example.org", extra=forged)
+    assert code == 250
+    _, _, raw = sink.wait_for(1)[0]
+    results = [v for v in parse(raw).get_all("Authentication-Results", [])]
+    assert len(results) == 1, results  # the forged one is gone, ours is there
+    assert "spf=pass" in results[0] and "dmarc=pass" in results[0]
+    assert b"X-Mailgw-Policy: allow" not in raw
+
+
+def test_mx_spoofed_internal_sender_is_held_not_delivered(zoned_gateway) -> None:
+    gw, sink = zoned_gateway
+    code, reply = _send(gw, "attacker@evil.test", "Chu tich <chutich@phutho.gov.vn>")
+    assert code == 250, reply  # accepted and held: the sender learns nothing
+    time.sleep(1.5)
+    assert sink.messages == []
+    with gw.engine.connect() as conn:
+        status, detail = conn.execute(text(
+            "SELECT status, verdict_detail FROM messages WHERE direction = 'inbound'")).one()
+    assert status == "quarantined"
+    assert "spoofed_internal_sender" in str(detail)
+
+
+def test_mx_dns_trouble_is_a_temporary_451(zoned_gateway) -> None:
+    gw, _sink = zoned_gateway
+    code, reply = _send(gw, "someone@broken.test", "someone@broken.test")
+    assert (code, reply[:5]) == (451, b"4.4.3")
+
+
+def test_mx_foreign_dmarc_reject_is_refused(zoned_gateway) -> None:
+    gw, _sink = zoned_gateway
+    code, reply = _send(gw, "attacker@evil.test", "doitac@example.org")
+    assert (code, reply[:5]) == (550, b"5.7.1")
