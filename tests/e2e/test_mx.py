@@ -95,6 +95,7 @@ def zoned_gateway(tmp_path):
         ("example.org", "TXT"): ['"v=spf1 ip4:127.0.0.1 -all"'],
         ("_dmarc.example.org", "TXT"): ['"v=DMARC1; p=reject"'],
         ("evil.test", "TXT"): ['"v=spf1 -all"'],
+        ("phutho-gov.vn", "TXT"): ['"v=spf1 ip4:127.0.0.1 -all"'],
         ("_dmarc.phutho.gov.vn", "TXT"): ['"v=DMARC1; p=reject"'],
     }, servfail={"broken.test", "_dmarc.broken.test"})
     with running_sink() as (sink, port):
@@ -155,3 +156,16 @@ def test_mx_foreign_dmarc_reject_is_refused(zoned_gateway) -> None:
     gw, _sink = zoned_gateway
     code, reply = _send(gw, "attacker@evil.test", "doitac@example.org")
     assert (code, reply[:5]) == (550, b"5.7.1")
+
+
+def test_mx_lookalike_internal_domain_is_flagged_with_a_warning(zoned_gateway) -> None:
+    gw, sink = zoned_gateway
+    code, _ = _send(gw, "chutich@phutho-gov.vn", "Chu tich UBND <chutich@phutho-gov.vn>")
+    assert code == 250
+    _, _, raw = sink.wait_for(1)[0]
+    delivered = parse(raw)
+    assert delivered["X-Mailgw-Warning"], "the recipient must be warned"
+    with gw.engine.connect() as conn:
+        verdict, detail = conn.execute(text(
+            "SELECT verdict, verdict_detail FROM messages WHERE direction = 'inbound'")).one()
+    assert verdict == "flag" and "lookalike_domain" in str(detail)
