@@ -7,9 +7,14 @@ the post-acceptance stage raise, so the message is parked, never sent unsigned b
 
 from __future__ import annotations
 
+from mailgw.config import ConfigError
 
-class DkimError(Exception):
-    """A key or manifest problem, phrased for the operator (names the domain and the file)."""
+
+class DkimError(ConfigError):
+    """A key or manifest problem, phrased for the operator (names the domain and the file).
+
+    A ConfigError, so a start-up check that raises it ends `mailgw serve` with one line.
+    """
 
 
 class DkimRefused(Exception):
