@@ -24,6 +24,7 @@ class Run:
     budget_reported: bool = False
     seen_defects: set[tuple[str, str]] = field(default_factory=set)
     blobs: Blobs = field(default_factory=Blobs)
+    rereads: int = 0
 
     def defect(self, part: str, kind: str, detail: str = "", ambiguous: bool = False) -> None:
         # One defect per part and kind: the first detail is enough evidence.

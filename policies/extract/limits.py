@@ -30,6 +30,8 @@ class Limits:
     # ... checked only once the member has inflated beyond this many bytes (small files compress
     # well without being bombs).
     ratio_floor: int = 1 * MIB
+    # Second readings of MIME bodies (other boundary, other Content-Type, hidden parts).
+    max_rereads: int = 32
     # Pages of one PDF whose text is extracted (pypdf needs 5 to 30 ms a page).
     max_pdf_pages: int = 300
     # Lines kept per document.

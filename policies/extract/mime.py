@@ -114,6 +114,16 @@ def walk_message(run: Run, raw: bytes, prefix: str, depth: int, top: bool = Fals
     _walk(run, msg, prefix, depth, "")
 
 
+def _reread(run: Run, raw: bytes, prefix: str, depth: int, where: str) -> None:
+    """Parse bytes again for another reading, a limited number of times per message: nested
+    ambiguities would otherwise multiply the work."""
+    run.rereads += 1
+    if run.rereads > run.limits.max_rereads:
+        run.defect(where, "too_many_parts", f"more than {run.limits.max_rereads} re-readings")
+        return
+    walk_message(run, raw, prefix, depth)
+
+
 def _where(prefix: str, path: str) -> str:
     return f"{prefix}part {path}" if path else f"{prefix}message"
 
@@ -211,7 +221,7 @@ def _attached_message(run: Run, part: Message, payload: list, prefix: str, depth
         run.defect(where, "message_with_transfer_encoding", cte, ambiguous=True)
         body = _undo_transfer_encoding(run.blobs.restore_bytes(inner.as_bytes()), cte)
         if body is not None:
-            walk_message(run, body, label + " > ", depth + 1)
+            _reread(run, body, label + " > ", depth + 1, where)
             return
     files.record_message(run, part, label, inner)
     _walk(run, inner, label + " > ", depth + 1, "")
@@ -244,8 +254,8 @@ def _outside_text(run: Run, text: str | None, label: str, code: str, depth: int,
     match = _HEADER_BLOCK.search(text)
     if match:
         # A whole MIME part hidden where the parser does not look: read it as a message.
-        walk_message(run, raw[len(text[: match.start()].encode("utf-8", "surrogateescape")):],
-                     label + " > ", depth + 1)
+        _reread(run, raw[len(text[: match.start()].encode("utf-8", "surrogateescape")):],
+                label + " > ", depth + 1, where)
 
 
 def _unsplit_multipart(run: Run, part: Message, body: str, prefix: str, depth: int, path: str,
@@ -262,7 +272,7 @@ def _unsplit_multipart(run: Run, part: Message, body: str, prefix: str, depth: i
             body = raw.decode("utf-8", "surrogateescape")
             rebuilt = f"Content-Type: {ctype_field}\r\n\r\n".encode("utf-8", "surrogateescape")
             before = len(run.result.documents) + len(run.result.attachments)
-            walk_message(run, rebuilt + raw, prefix, depth + 1)
+            _reread(run, rebuilt + raw, prefix, depth + 1, where)
             if len(run.result.documents) + len(run.result.attachments) > before:
                 return
     run.defect(where, "missing_boundary", "multipart body not split by its boundary",
@@ -275,7 +285,7 @@ def _unsplit_multipart(run: Run, part: Message, body: str, prefix: str, depth: i
         # Read it with the boundary its lines actually use, as a lenient client would.
         run.defect(where, "other_boundary", f"body uses boundary {boundary!r}", ambiguous=True)
         header = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
-        walk_message(run, header.encode("utf-8", "surrogateescape") + raw, prefix, depth + 1)
+        _reread(run, header.encode("utf-8", "surrogateescape") + raw, prefix, depth + 1, where)
         return
     files.text_document(run, raw, f"{prefix}body", part.get_content_charset(), False, depth)
 
@@ -302,8 +312,8 @@ def _alternate_content_types(run: Run, part: Message, prefix: str, depth: int, p
             continue
         headers = [(k, v) for k, v in part.raw_items() if k.lower() != "content-type"]
         text = "".join(f"{k}: {v}\r\n" for k, v in headers) + f"Content-Type: {other}\r\n\r\n"
-        walk_message(run, text.encode("utf-8", "surrogateescape") + body,
-                     f"{prefix}other reading > ", depth + 1)
+        _reread(run, text.encode("utf-8", "surrogateescape") + body,
+                f"{prefix}other reading > ", depth + 1, where)
 
 
 def _repeated_parameters(run: Run, part: Message, header: str,

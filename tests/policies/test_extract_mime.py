@@ -355,3 +355,19 @@ def test_file_name_conflicts(case, name, disposition, kind, ambiguous):
     else:
         assert "filename_conflict" not in kinds
         assert "duplicate_parameter" not in kinds
+
+
+def test_nested_ambiguities_do_not_multiply_the_work():
+    import time
+
+    raw = "Content-Type: text/plain; charset=utf-8\r\n\r\nMẬT\r\n"
+    for level in range(14):
+        # Each level is read twice (two Content-Type fields): 2**14 readings without a cap.
+        raw = (f"Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n"
+               f"Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n"
+               f"--b{level}\r\n{raw}\r\n--b{level}--\r\n")
+    started = time.perf_counter()
+    result = extract(("From: a@b\r\n" + raw).encode())
+    assert time.perf_counter() - started < 5
+    assert "too_many_parts" in _kinds(result)
+    assert any("MẬT" in d.lines for d in result.documents)
