@@ -160,6 +160,9 @@ def perl_problem(ed25519: bool = False) -> str | None:
     if ed25519 and subprocess.run(["perl", "-MMail::DKIM::Algorithm::ed25519_sha256", "-e1"],
                                   capture_output=True).returncode:
         return "this Mail::DKIM has no Ed25519 (OpenDKIM checks Ed25519 instead)"
+    if ed25519 and subprocess.run(["perl", "-MCrypt::PK::Ed25519", "-e1"],
+                                  capture_output=True).returncode:
+        return "Mail::DKIM needs Crypt::PK::Ed25519 for Ed25519 (Debian package libcryptx-perl)"
     return None
 
 
