@@ -83,7 +83,7 @@ async def send(host: str, port: int, mail_from: str, recipients: Sequence[str], 
 async def _transaction(client: aiosmtplib.SMTP, remote: str, mail_from: str,
                        recipients: Sequence[str], content: bytes) -> dict[str, Result]:
     options = []
-    if client.supports_extension("8bitmime") and any(b > 127 for b in content):
+    if client.supports_extension("8bitmime") and not content.isascii():
         options.append("BODY=8BITMIME")
     needs_utf8 = not (mail_from.isascii() and all(r.isascii() for r in recipients))
     if needs_utf8:

@@ -8,6 +8,10 @@ DSN bounce for permanent failures and expiry in the same database transaction. E
 runs in a thread. Delivery is at least once: a lease that runs out (a crashed node) makes the
 entries due again, and a heartbeat renews the leases of transfers still in progress.
 
+Store round trips are batched because they, not the SMTP conversations, limit the rate: the
+claim reads the claimed messages too, and outcomes that finish together are recorded in one
+transaction (group commit), whose locks are taken in one order.
+
 One log line per recipient outcome of each attempt, Postfix style, on `mailgw.delivery`.
 """
 
@@ -21,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from mailgw.config import Config
 from mailgw.delivery import maildir, mx, smtp
@@ -31,10 +35,14 @@ from mailgw.delivery.routes import NextHop, route_for
 from mailgw.pipeline import post
 from mailgw.queue import store
 from mailgw.store.db import session_factory
+from mailgw.store.models import Message
 
 log = logging.getLogger("mailgw.delivery")
 
 MAX_RCPTS_PER_TRANSACTION = 100
+# Messages up to this size are read together with the claim; bigger ones when their turn comes,
+# so that a batch of large messages does not sit in memory at once.
+PRELOAD_MAX_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Group:
     hop: NextHop
     domain: str  # for mx routing: the domain whose MX hosts are asked
     entries: list[store.Claimed] = field(default_factory=list)
+    message: Message | None = None  # read with the claim, if small
 
     @property
     def first(self) -> store.Claimed:
@@ -52,6 +61,17 @@ class Group:
     @property
     def ids(self) -> list[int]:
         return [e.entry_id for e in self.entries]
+
+
+@dataclass
+class _Outcome:
+    """One attempt's results, waiting for the results writer."""
+
+    hop: str
+    message_pk: int
+    pairs: list[tuple[int, Result]]
+    prepared: post.Prepared
+    done: asyncio.Future[dict[int, str]]
 
 
 class DeliveryService:
@@ -79,18 +99,22 @@ class DeliveryService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: set[int] = set()
+        self._outcomes: list[_Outcome] = []
+        self._outcome_event = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the poll loop and the lease heartbeat in the running event loop."""
+        """Start the poll loop, the results writer and the lease heartbeat."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        self._runner = asyncio.create_task(self._run(), name=f"delivery-{self.node_id}")
+        self._writer = asyncio.create_task(self._write_outcomes(), name=f"results-{self.node_id}")
         self._heartbeat = asyncio.create_task(self._renew(), name=f"leases-{self.node_id}")
+        self._runner = asyncio.create_task(self._run(), name=f"delivery-{self.node_id}")
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; let transfers finish for `timeout` seconds, then give leases back."""
@@ -99,20 +123,21 @@ class DeliveryService:
         if self._runner is not None:
             # Let the loop finish its step rather than cancel it: a claim cancelled half-way
             # would leave leases nobody works on until they run out.
-            _, late = await asyncio.wait({self._runner}, timeout=timeout)
-            for task in late:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _finish(self._runner, timeout)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        for helper in (self._writer, self._heartbeat):
+            if helper is not None:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+        if self._outcomes:
+            # Delivered but not yet recorded: record it now, or it would be sent again.
+            with contextlib.suppress(Exception):
+                await self._flush_outcomes()
         if self._inflight:
             # Interrupted transfers: due again at once, here or on another node.
             await asyncio.to_thread(self._release, list(self._inflight))
@@ -136,14 +161,6 @@ class DeliveryService:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
                 loop.call_soon_threadsafe(self._event.set)
 
-    async def run_once(self) -> int:
-        """Claim one batch and deliver it to the end; the number of entries claimed."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        claimed, tasks = await self._claim_and_spawn(self._concurrency * 8)
-        await asyncio.gather(*tasks, return_exceptions=True)
-        return claimed
-
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -152,7 +169,7 @@ class DeliveryService:
             if free > 0:
                 limit = free * 8
                 try:
-                    claimed, _ = await self._claim_and_spawn(limit)
+                    claimed = await self._claim_and_spawn(limit)
                 except Exception:
                     # The store is down or busy: keep the loop alive and try again.
                     log.exception("delivery: claiming due entries failed")
@@ -163,16 +180,15 @@ class DeliveryService:
                 await asyncio.wait_for(self._event.wait(), self.poll_interval)
             self._event.clear()
 
-    async def _claim_and_spawn(self, limit: int) -> tuple[int, list[asyncio.Task[None]]]:
-        claimed = await asyncio.to_thread(self._claim, limit)
-        tasks = []
+    async def _claim_and_spawn(self, limit: int) -> int:
+        claimed, messages = await asyncio.to_thread(self._claim, limit)
         for group in self._group(claimed):
+            group.message = messages.get(group.first.message_pk)
             self._inflight.update(group.ids)
             task = asyncio.create_task(self._deliver(group))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
-            tasks.append(task)
-        return len(claimed), tasks
+        return len(claimed)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -210,6 +226,7 @@ class DeliveryService:
             async with self._sem:
                 if self._stopping:
                     await asyncio.to_thread(self._release, group.ids)
+                    self._inflight.difference_update(group.ids)
                     return
                 await self._attempt(group)
         except asyncio.CancelledError:
@@ -225,8 +242,11 @@ class DeliveryService:
     async def _attempt(self, group: Group) -> None:
         first = group.first
         started = time.monotonic()
-        prepared = await asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
-                                           self.node_id, self.stages)
+        if group.message is not None and group.message.processed_at is not None:
+            prepared: post.Prepared | None = post.Prepared(group.message.content, fresh=False)
+        else:
+            prepared = await asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
+                                               self.node_id, self.stages, group.message)
         if prepared is None:
             # Parked: prepare() gave the leases back; `mailgw queue retry` replays it.
             await asyncio.to_thread(self._release, group.ids)
@@ -236,11 +256,12 @@ class DeliveryService:
                                                 prepared.content)
         pairs = [(e.entry_id, results.get(e.recipient) or temporary("451 4.3.0 no result"))
                  for e in group.entries]
-        statuses, bounced = await asyncio.to_thread(self._record, str(group.hop), pairs,
-                                                    first.message_pk, prepared)
+        outcome = _Outcome(str(group.hop), first.message_pk, pairs, prepared,
+                           asyncio.get_running_loop().create_future())
+        self._outcomes.append(outcome)
+        self._outcome_event.set()
+        statuses = await outcome.done
         self._log(group, pairs, statuses, remote, time.monotonic() - started)
-        if bounced:
-            self.wake()
 
     async def _transport(self, group: Group, mail_from: str, recipients: list[str],
                          content: bytes) -> tuple[dict[str, Result], str]:
@@ -261,6 +282,7 @@ class DeliveryService:
     def _log(self, group: Group, pairs: list[tuple[int, Result]], statuses: dict[int, str],
              remote: str, seconds: float) -> None:
         rcpt_of = {e.entry_id: e for e in group.entries}
+        result_of = dict(pairs)
         # One line per distinct outcome: recipients that got the same answer share it.
         lines: dict[tuple[str, str], list[int]] = {}
         for entry_id, result in pairs:
@@ -268,24 +290,62 @@ class DeliveryService:
         for (status, reply), ids in lines.items():
             entries = [rcpt_of[i] for i in ids]
             level = logging.INFO if status in ("delivered", "deferred") else logging.WARNING
-            result = dict(pairs)[ids[0]]
             log.log(level,
                     "%s: to=%s, relay=%s, remote=%s, delay=%.2f, attempts=%d, dsn=%s, "
                     "status=%s (%s)",
                     group.first.queue_id, ",".join(f"<{e.recipient}>" for e in entries),
                     group.hop, remote or "none", seconds, entries[0].attempts + 1,
-                    result.status_code, status, reply,
+                    result_of[ids[0]].status_code, status, reply,
                     extra={"mailgw": {
                         "queue_id": group.first.queue_id, "node": self.node_id,
                         "recipients": [e.recipient for e in entries],
                         "next_hop": str(group.hop), "remote": remote, "status": status,
                         "reply": reply, "duration": round(seconds, 3)}})
 
+    # -- the results writer ------------------------------------------------------------------
+
+    async def _write_outcomes(self) -> None:
+        while True:
+            await self._outcome_event.wait()
+            self._outcome_event.clear()
+            await self._flush_outcomes()
+
+    async def _flush_outcomes(self) -> None:
+        batch, self._outcomes = self._outcomes, []
+        if batch:
+            await self._record_outcomes(batch)
+
+    async def _record_outcomes(self, batch: list[_Outcome]) -> None:
+        try:
+            statuses, bounced = await asyncio.to_thread(self._record, batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                # One bad outcome must not hold up the others: record them one by one.
+                log.warning("delivery: recording %d results together failed (%s); one by one",
+                            len(batch), exc)
+                for one in batch:
+                    await self._record_outcomes([one])
+                return
+            # The attempt fails; its leases run out and the entries are tried again.
+            if not batch[0].done.done():
+                batch[0].done.set_exception(exc)
+            return
+        for o in batch:
+            if not o.done.done():
+                o.done.set_result({i: statuses.get(i, "?") for i, _ in o.pairs})
+        if bounced:
+            self.wake()
+
     # -- store calls (run in threads) --------------------------------------------------------
 
-    def _claim(self, limit: int) -> list[store.Claimed]:
+    def _claim(self, limit: int) -> tuple[list[store.Claimed], dict[int, Message]]:
         with self._sessions.begin() as s:
-            return store.claim_due(s, self.node_id, limit, self.lease_seconds)
+            claimed = store.claim_due(s, self.node_id, limit, self.lease_seconds)
+            pks = {c.message_pk for c in claimed}
+            messages = {m.id: m for m in s.scalars(
+                select(Message).where(Message.id.in_(pks), Message.size <= PRELOAD_MAX_BYTES))
+            } if pks else {}
+        return claimed, messages
 
     def _release(self, ids: list[int]) -> None:
         with self._sessions.begin() as s:
@@ -295,18 +355,31 @@ class DeliveryService:
         with self._sessions.begin() as s:
             store.renew_leases(s, self.node_id, ids, self.lease_seconds)
 
-    def _record(self, next_hop: str, pairs: list[tuple[int, Result]], message_pk: int,
-                prepared: post.Prepared) -> tuple[dict[int, str], bool]:
+    def _record(self, batch: list[_Outcome]) -> tuple[dict[int, str], bool]:
         d = self.config.delivery
         with self._sessions.begin() as s:
-            if prepared.fresh:
-                # First attempt: keep the bytes the stages made, so retries send the same.
-                store.mark_processed(s, message_pk, prepared.content)
+            store.lock_messages(s, (o.message_pk for o in batch))
+            for o in sorted(batch, key=lambda o: o.message_pk):
+                if o.prepared.fresh:
+                    # First attempt: keep the bytes the stages made, so retries send the same.
+                    store.mark_processed(s, o.message_pk, o.prepared.content)
+            hops = {i: o.hop for o in batch for i, _ in o.pairs}
             statuses = store.record_results(
-                s, self.node_id, next_hop, pairs, retry_initial=d.retry_initial,
-                retry_max=d.retry_max, max_age=d.max_age)
-            bounce = None
-            if any(v in ("bounced", "expired") for v in statuses.values()):
-                bounce = queue_bounce(s, message_pk, reporting_mta=self.hostname,
-                                      bounce_from=self.config.bounce_from, max_age=d.max_age)
-        return statuses, bounce is not None
+                s, self.node_id, hops, [p for o in batch for p in o.pairs],
+                retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age)
+            failed = {o.message_pk for o in batch for i, _ in o.pairs
+                      if statuses.get(i) in ("bounced", "expired")}
+            bounced = False
+            for pk in sorted(failed):
+                bounced |= queue_bounce(s, pk, reporting_mta=self.hostname,
+                                        bounce_from=self.config.bounce_from,
+                                        max_age=d.max_age) is not None
+        return statuses, bounced
+
+
+async def _finish(task: asyncio.Task[None], timeout: float) -> None:
+    _, late = await asyncio.wait({task}, timeout=timeout)
+    for t in late:
+        t.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await t

@@ -91,20 +91,24 @@ class Prepared:
 
 
 def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
-            stages: Sequence[tuple[str, Stage]] | None = None) -> Prepared | None:
+            stages: Sequence[tuple[str, Stage]] | None = None,
+            loaded: Message | None = None) -> Prepared | None:
     """The bytes to deliver for a message, running the stages first if they have not run.
 
+    `loaded` is the message row if the caller already read it (the worker does, with the claim).
     Returns None if the message is (or has just been) parked. Storing fresh output together with
     the first attempt's results saves a commit per message; a crash in between runs the stages
     again, which is what they are written for.
     """
-    with sessions() as s:
-        m = s.get(Message, message_pk)
-        if m is None or m.status == "parked":
-            return None
-        if m.processed_at is not None:
-            return Prepared(m.content, fresh=False)
-        facts, content = MessageFacts.of(m), m.content
+    m = loaded
+    if m is None:
+        with sessions() as s:
+            m = s.get(Message, message_pk)
+    if m is None or m.status == "parked":
+        return None
+    if m.processed_at is not None:
+        return Prepared(m.content, fresh=False)
+    facts, content = MessageFacts.of(m), m.content
     try:
         # CPU work (signing, extraction) runs here, outside any transaction.
         out = run_stages(content, facts, default_stages() if stages is None else stages)

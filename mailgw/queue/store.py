@@ -12,7 +12,7 @@ the engine begins every transaction with BEGIN IMMEDIATE, so select-then-stamp i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -102,10 +102,24 @@ def backoff(attempts: int, retry_initial: float, retry_max: float) -> float:
     return float(min(retry_max, retry_initial * (2 ** max(0, attempts - 1))))
 
 
-def record_results(session: Session, node_id: str, next_hop: str,
+def lock_messages(session: Session, message_pks: Iterable[int]) -> None:
+    """Lock message rows in id order (PostgreSQL; SQLite holds the database lock already).
+
+    Whoever records results for several messages in one transaction takes these locks first and
+    in one order, so two nodes never wait on each other in a cycle.
+    """
+    pks = sorted(set(message_pks))
+    if pks:
+        session.execute(select(Message.id).where(Message.id.in_(pks)).order_by(Message.id)
+                        .with_for_update())
+
+
+def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, str],
                    results: Sequence[tuple[int, Result]], *, retry_initial: float,
                    retry_max: float, max_age: float, now: datetime | None = None) -> dict[int, str]:
     """Store one attempt's outcome per entry; return entry id -> new status.
+
+    `next_hop` is the hop every entry was tried at, or a mapping entry id -> hop.
 
     Temporary failures are deferred with exponential backoff, or expired once the message is older
     than `max_age`. An entry already final (deleted by the operator meanwhile, or delivered by
@@ -125,7 +139,7 @@ def record_results(session: Session, node_id: str, next_hop: str,
         entry.attempts += 1
         entry.last_attempt_at = now
         entry.last_reply = result.reply[:2000]
-        entry.next_hop = next_hop
+        entry.next_hop = next_hop if isinstance(next_hop, str) else next_hop[entry.id]
         if entry.locked_by == node_id:
             entry.locked_by = None
             entry.locked_until = None
