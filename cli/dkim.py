@@ -9,7 +9,6 @@ the old key stays listed, retired, until `remove`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -40,11 +39,6 @@ def _domains(ctx: Ctx, domain: str | None) -> list[str]:
     return [d]
 
 
-def _record(base: Path, domain: str, entry: keys.KeyEntry) -> str:
-    key = keys.load_private_key(keys.key_path(base, domain, entry), domain, entry.algorithm)
-    return keys.zone_line(domain, entry.selector, keys.txt_record(entry.algorithm, key))
-
-
 @dkim.command()
 @click.option("--domain", required=True, help="Signing domain.")
 @click.option("--selector", required=True, help="Selector (one DNS label, e.g. 2026a).")
@@ -68,22 +62,31 @@ def keygen(ctx: Ctx, domain: str, selector: str, algorithm: str) -> None:
 
 @dkim.command("dns")
 @click.option("--domain", default=None, help="Only this signing domain.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def dns_cmd(ctx: Ctx, domain: str | None) -> None:
+def dns_cmd(ctx: Ctx, domain: str | None, as_json: bool) -> None:
     """Print the DNS TXT records of every configured key."""
     base = keys.key_dir(ctx.config)
-    found = 0
+    rows = []
     try:
         for d in _domains(ctx, domain):
             for entry in keys.load_manifest(base, d).keys:
-                click.echo(f"; {d} {entry.selector} ({entry.algorithm}, {entry.state})")
-                click.echo(_record(base, d, entry))
-                found += 1
+                key = keys.load_private_key(keys.key_path(base, d, entry), d, entry.algorithm)
+                rows.append({"domain": d, "selector": entry.selector,
+                             "algorithm": entry.algorithm, "state": entry.state,
+                             "name": keys.record_name(d, entry.selector),
+                             "record": keys.txt_record(entry.algorithm, key)})
     except DkimError as exc:
         raise UserError(str(exc)) from None
-    if not found:
+    if not rows:
         raise UserError("no DKIM keys yet: make one with `mailgw dkim keygen --domain D "
                         "--selector S`")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"; {r['domain']} {r['selector']} ({r['algorithm']}, {r['state']})")
+        click.echo(keys.zone_line(r["domain"], r["selector"], r["record"]))
 
 
 @dkim.command()

@@ -74,6 +74,10 @@ def test_keygen_ed25519_and_dns_lists_every_key(tmp_path) -> None:
     listed = run(cfg, "dkim", "dns").output
     assert "r1._domainkey.phutho.gov.vn." in listed and "e1._domainkey.phutho.gov.vn." in listed
     assert list(tmp_path.joinpath("dkim", DOMAIN).glob(".manifest.*")) == []  # atomic write
+    data = json.loads(run(cfg, "dkim", "dns", "--json").output)
+    assert [(r["selector"], r["algorithm"], r["state"]) for r in data] == [
+        ("r1", "rsa", "active"), ("e1", "ed25519", "active")]
+    assert "".join(chunks) == data[1]["record"]
 
 
 @pytest.mark.parametrize("args,message", [
