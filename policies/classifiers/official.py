@@ -150,10 +150,15 @@ _BODY_LINE = re.compile(
 _AFTER_HEADER = ("cộng hòa", "độc lập", "số")
 
 
+_BODY_FIRST_WORDS = frozenset(b.split()[0] for b in _BODIES)
+
+
 def _issuing_body(line: str) -> bool:
     """A header line: the body's name, then words in capitals up to the end of the line or up
     to the right-hand column (`SỞ TÀI CHÍNH Độc lập - Tự do - Hạnh phúc`). A signature such as
     `VP HĐND và UBND huyện Lâm Thao` or a sentence `UBND TỈNH đề nghị ...` is no header."""
+    if line.split(" ", 1)[0] not in _BODY_FIRST_WORDS:
+        return False
     m = _BODY_LINE.match(line)
     if not m:
         return False
@@ -180,7 +185,7 @@ def _signing(line: str) -> bool:
     return bool(tail) and tail[-1].isupper() and bool(_ENDS_WITH_TITLE.search(line))
 
 
-def line_signals(line: str) -> set[int]:
+def line_signals(line: str, low: str | None = None) -> set[int]:
     """The signals one normalised line shows (exposed for the tests).
 
     Each test starts with a plain substring or character check, so that the many ordinary lines
@@ -188,7 +193,8 @@ def line_signals(line: str) -> set[int]:
     """
     found: set[int] = set()
     head = _LEAD.sub("", line) if line[:1] in _LEAD_CHARS else line
-    low = line.casefold()
+    if low is None:
+        low = line.casefold()
     first = head[:1]
     if first.isupper() and _issuing_body(head):
         found.add(1)
@@ -217,21 +223,24 @@ def document_signals(
     """
     norm = normalized if normalized is not None else [normalize(x) for x in lines]
     signals: dict[int, str] = {}
-    previous = previous_raw = ""
+    prev_low = previous_raw = ""
     for raw, line in zip(lines, norm, strict=True):
         if not line:
             continue
-        for n in line_signals(line):
+        low = line.casefold()
+        for n in line_signals(line, low):
             signals.setdefault(n, display(raw))
         if len(signals) == len(SIGNAL_NAMES):
             break
-        if previous and (2 not in signals or 4 not in signals):
-            # A wrapped plain-text line: the motto or the date may straddle the break.
-            joined = f"{previous} {line}".casefold()
-            if 2 not in signals and ("việt nam" in joined or "hạnh phúc" in joined) \
-                    and _MOTTO.search(joined):
+        # A wrapped plain-text line: the motto or the date may straddle the break. Only pairs
+        # with a word of either are joined (most lines of a large document have none).
+        if prev_low and 2 not in signals and ("cộng hòa" in prev_low or "độc lập" in prev_low):
+            joined = f"{prev_low} {low}"
+            if _MOTTO.search(joined):
                 signals[2] = display(f"{previous_raw} {raw}")
-            if 4 not in signals and "ngày" in joined and _PLACE_DATE.search(joined):
+        if prev_low and 4 not in signals and ("ngày" in prev_low or "ngày" in low):
+            joined = f"{prev_low} {low}"
+            if "năm" in joined and _PLACE_DATE.search(joined):
                 signals[4] = display(f"{previous_raw} {raw}")
-        previous, previous_raw = line, raw
+        prev_low, previous_raw = low, raw
     return DocumentSignals(part, signals)

@@ -46,11 +46,15 @@ def _is_stamp(segment: str, spaced_out: bool = True) -> bool:
     return core in _STAMPS or (spaced_out and core.replace(" ", "") in _STAMPS_SPACED_OUT)
 
 
+def _has_mat(line: str) -> bool:
+    # Every marking has MẬT (perhaps spaced out), Mật or mật: most lines stop here.
+    return "Ậ" in line or "mật" in line or "Mật" in line
+
+
 def line_marking(raw_line: str, normalized: str | None = None) -> str:
     """The marking a line carries ("MẬT", "TỐI MẬT", "TUYỆT MẬT", "Độ mật: ..."), or ""."""
     line = normalized if normalized is not None else normalize(raw_line)
-    # Every marking has MẬT (perhaps spaced out), Mật or mật: most lines stop here.
-    if "Ậ" not in line and "mật" not in line and "Mật" not in line:
+    if not _has_mat(line):
         return ""
     if _is_stamp(line):
         return display(raw_line)
@@ -81,5 +85,5 @@ def find_markings(
             text = f"{label} {display(raw)}"
         if text:
             found.append(Evidence.of(part, "secret_marking", text))
-        label = display(raw) if _FIELD_LABEL.match(line.casefold()) else ""
+        label = display(raw) if _has_mat(line) and _FIELD_LABEL.match(line.casefold()) else ""
     return found
