@@ -143,11 +143,11 @@ class Policy:
             used: list[str] = []
             recipients = self._recipients_for(rule, facts, today, used)
             if recipients is None or not rule.when.matches(facts, recipients):
-                if not hits:
+                # Record an exemption only where it changed the outcome (the rule would have
+                # matched without it) and only before the deciding rule.
+                if used and not hits and rule.when.matches(facts, facts.recipients):
                     exemptions.extend(used)
                 continue
-            if not hits:
-                exemptions.extend(used)
             hits.append((rule, recipients))
         if not hits:
             return Verdict(action=ALLOW, policy_version=self.version,
