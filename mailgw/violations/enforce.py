@@ -23,6 +23,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 
 from mailgw.config import Config
 from mailgw.directory import lookup_unit, unit_info
@@ -116,7 +117,10 @@ class Enforcement:
             queue_id=mail.queue_id, message_id=mail.message_id[:998])
         d["reference"] = v.reference
         if row is not None:
+            # The row was flushed (by the append) with this very dict, since changed in place:
+            # tell SQLAlchemy, which would otherwise see no change.
             row.verdict_detail = dict(d)
+            flag_modified(row, "verdict_detail")
             if mail.verdict == "quarantine":
                 # Held: neither queued nor deferred, so no worker claims it and `queue retry`
                 # does not touch it; only `mailgw quarantine release` (recorded) lets it go.

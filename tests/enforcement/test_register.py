@@ -4,6 +4,7 @@ processes appending at once keep one chain."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 
 import pytest
@@ -44,7 +45,7 @@ def test_chain_verifies_and_references_count_up(engine) -> None:
     with session_factory(engine)() as s:
         rows = s.query(Violation).order_by(Violation.seq).all()
         assert rows[0].prev_hash == register.GENESIS
-        assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
 
 
 def test_empty_register_verifies() -> None:
@@ -142,5 +143,5 @@ def test_two_processes_appending_at_once_keep_one_chain(engine, db_url) -> None:
     with session_factory(engine)() as s:
         senders = [v.sender for v in s.query(Violation).order_by(Violation.seq)]
     # Both writers really interleaved (otherwise this test would not show anything).
-    switches = sum(1 for a, b in zip(senders, senders[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(senders) if a != b)
     assert switches >= 2, senders
