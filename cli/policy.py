@@ -253,14 +253,15 @@ def test(ctx: Ctx, target: str, mail_from: str | None, rcpt: tuple[str, ...],
     agree = total = 0
     for name, raw in _messages(path):
         label = labels.get(name)
-        if mail_from is not None and rcpt:
-            env_from, env_rcpt = mail_from, list(rcpt)
-        elif label is not None:
-            env_from, env_rcpt = label.get("mail_from", ""), list(label.get("rcpt_to", []))
+        # Each half of the envelope: the option if given, else the label, else the headers.
+        if label is not None:
+            known_from, known_rcpt = label.get("mail_from", ""), list(label.get("rcpt_to", []))
+        elif mail_from is None or not rcpt:
+            known_from, known_rcpt = _header_envelope(raw)
         else:
-            hdr_from, hdr_rcpt = _header_envelope(raw)
-            env_from = mail_from if mail_from is not None else hdr_from
-            env_rcpt = list(rcpt) or hdr_rcpt
+            known_from, known_rcpt = "", []
+        env_from = mail_from if mail_from is not None else known_from
+        env_rcpt = list(rcpt) or known_rcpt
         if not env_rcpt:
             raise UserError(f"{name}: no recipient: give --rcpt ADDR")
         facts = p.classify(raw, env_from, env_rcpt, addresses=addresses, direction=direction,
