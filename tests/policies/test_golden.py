@@ -158,3 +158,31 @@ def test_inbound_official_from_webmail_is_flagged(policy: Policy) -> None:
 def test_lookalike_recipient_is_not_webmail(policy: Policy) -> None:
     raw = message(files=(("du-thao.docx", make_docx(DRAFT), DOCX),))
     assert verdict(policy, raw, ["x@gmaiI.com"]) == ("allow", [])
+
+
+def _cp1258(text: str) -> bytes:
+    """Windows-1258 as Vietnamese mail clients write it: base letters precomposed, tones as
+    combining marks."""
+    tones = "\u0300\u0301\u0303\u0309\u0323"
+    out = []
+    for ch in text:
+        d = unicodedata.normalize("NFD", ch)
+        base = "".join(c for c in d if c not in tones)
+        out.append(unicodedata.normalize("NFC", base) + "".join(c for c in d if c in tones))
+    return "".join(out).encode("cp1258")
+
+
+def test_windows_1258_body_with_combining_tones(policy: Policy) -> None:
+    from email.mime.base import MIMEBase
+    from email.mime.multipart import MIMEMultipart
+
+    part = MIMEBase("text", "plain", charset="windows-1258")
+    part.set_payload(_cp1258("\n".join(DRAFT)))
+    from email import encoders
+
+    encoders.encode_base64(part)
+    m = MIMEMultipart()
+    m["Subject"] = "=?windows-1258?q?Du_thao?="
+    m.attach(part)
+    assert verdict(policy, m.as_bytes(), ["a@gmail.com"]) == (
+        "reject", ["official_document_to_webmail"])
