@@ -6,7 +6,10 @@ Golden cases in the spirit of the corpus, with other units, numbers, wordings an
 import io
 import unicodedata
 import zipfile
+from email import encoders
 from email.message import EmailMessage
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
 from pathlib import Path
 
 import pytest
@@ -173,13 +176,8 @@ def _cp1258(text: str) -> bytes:
 
 
 def test_windows_1258_body_with_combining_tones(policy: Policy) -> None:
-    from email.mime.base import MIMEBase
-    from email.mime.multipart import MIMEMultipart
-
     part = MIMEBase("text", "plain", charset="windows-1258")
     part.set_payload(_cp1258("\n".join(DRAFT)))
-    from email import encoders
-
     encoders.encode_base64(part)
     m = MIMEMultipart()
     m["Subject"] = "=?windows-1258?q?Du_thao?="
