@@ -16,6 +16,8 @@ C = AddressClassifier(["phutho.gov.vn"])
         ("a@phuth0.gov.vn", "phutho.gov.vn"),
         ("a@phutho.gov.vn.example.com", "phutho.gov.vn"),
         ("a@phuttho.gov.vn", "phutho.gov.vn"),
+        ("a@phuth\u043e.gov.vn", "phutho.gov.vn"),  # Cyrillic о in an internal look-alike
+        ("a@PHUTHO-GOV.VN.", "phutho.gov.vn"),
         ("a@gmaiI.com", "gmail.com"),          # capital I posing as l
         ("a@gmai1.com", "gmail.com"),          # digit one
         ("a@gm\u0430il.com", "gmail.com"),     # Cyrillic а
