@@ -18,7 +18,8 @@ from mailgw.dkim.errors import DkimError
 
 nameserver_option = click.option(
     "--nameserver", metavar="IP[:PORT]", envvar="MAILGW_NAMESERVER", default=None,
-    help="Ask this DNS server (default: the system's resolvers; env MAILGW_NAMESERVER).")
+    help="Ask this DNS server (default: gateway.nameservers, else the system's resolvers; "
+         "env MAILGW_NAMESERVER).")
 timeout_option = click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0,
                               show_default=True, help="Seconds per DNS lookup.")
 
@@ -104,7 +105,7 @@ def check(ctx: Ctx, domain: str | None, nameserver: str | None, timeout: float,
     """
     base = keys.key_dir(ctx.config)
     try:
-        resolver = dnscheck.make_resolver(nameserver, timeout)
+        resolver = dnscheck.make_resolver(nameserver, timeout, ctx.config.gateway.nameservers)
         statuses = dnscheck.check(base, _domains(ctx, domain), resolver)
     except DkimError as exc:
         raise UserError(str(exc)) from None
@@ -155,7 +156,8 @@ def rotate(ctx: Ctx, domain: str, algorithm: str, activate: bool, nameserver: st
             raise UserError(f"{d}: no pending {algorithm} key; run `mailgw dkim rotate "
                             f"--domain {d}` first")
         entry = pending[0]
-        st = dnscheck.check_key(dnscheck.make_resolver(nameserver, timeout), base, d, entry)
+        resolver = dnscheck.make_resolver(nameserver, timeout, ctx.config.gateway.nameservers)
+        st = dnscheck.check_key(resolver, base, d, entry)
         if st.status != "published":
             raise UserError(f"{d}: {entry.selector} is not published yet ({st.status}: "
                             f"{st.detail}); signing stays with the current key")

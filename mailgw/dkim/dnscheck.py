@@ -15,7 +15,7 @@ from pathlib import Path
 import dns.exception
 import dns.resolver
 
-from mailgw.config import ConfigError, parse_hostport
+from mailgw.config import ConfigError, parse_hostport, split_nameservers
 from mailgw.dkim import keys
 from mailgw.dkim.errors import DkimError
 
@@ -33,9 +33,16 @@ class KeyStatus:
     activated: bool = False
 
 
-def make_resolver(nameserver: str | None = None, timeout: float = 5.0) -> dns.resolver.Resolver:
-    """A resolver: the system's, or `nameserver` given as `IP` or `IP:port` / `[IPv6]:port`."""
-    if not nameserver:
+def make_resolver(nameserver: str | None = None, timeout: float = 5.0,
+                  default: list[str] | None = None) -> dns.resolver.Resolver:
+    """A resolver: `nameserver` (`IP`, `IP:port` or `[IPv6]:port`), else the `default` list
+    (`gateway.nameservers`), else the system's."""
+    if not nameserver and default:
+        hosts, port = split_nameservers(default)
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = hosts
+        resolver.port = port
+    elif not nameserver:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)

@@ -132,6 +132,10 @@ async def test_check_published_missing_mismatched(tmp_path, dns_zone) -> None:
     result = await arun(cfg, "dkim", "check", "--domain", DOMAIN, env={"MAILGW_NAMESERVER": ns})
     assert "good" in result.output and "published" in result.output
     assert "lamthao" not in result.output
+    # Without --nameserver: gateway.nameservers from the configuration.
+    cfg = config_file(tmp_path, f'nameservers = ["{ns}"]\n')
+    result = await arun(cfg, "dkim", "check", "--domain", DOMAIN)
+    assert "published" in result.output, result.output
 
 
 async def test_rotate_flow(tmp_path, dns_zone) -> None:
