@@ -139,12 +139,16 @@ def _sheet_members(members: _Members) -> list[str]:
     return ordered + [n for n in rest if n not in ordered]
 
 
+_V = _MAIN + "v"
+_C = _MAIN + "c"
+
+
 def _cell_text(cell: etree._Element, shared: list[str]) -> str:
     kind = cell.get("t")
     if kind == "inlineStr":
         return "".join(t.text or "" for t in cell.iter(_MAIN + "t"))
-    value = cell.find(_MAIN + "v")
-    text = value.text if value is not None and value.text else ""
+    # findtext runs in C; a sheet can hold hundreds of thousands of cells.
+    text = cell.findtext(_V) or ""
     if kind == "s":
         try:
             return shared[int(text)]
@@ -166,7 +170,7 @@ def xlsx_lines(members: _Members) -> list[str]:
         for el in root.iter(_MAIN + "c", _MAIN + "oddHeader", _MAIN + "oddFooter",
                             _MAIN + "evenHeader", _MAIN + "evenFooter", _MAIN + "firstHeader",
                             _MAIN + "firstFooter"):
-            if el.tag == _MAIN + "c":
+            if el.tag == _C:
                 lines.append(_cell_text(el, shared))
             else:
                 for section in _HF_SECTION.split(el.text or ""):
