@@ -48,10 +48,13 @@ def send(gw: Gateway, raw: bytes, mail_from: str, rcpts: list[str]) -> tuple[int
         c.starttls(context=gw.client_tls())
         c.ehlo("client.test")
         c.login(USER, PASSWORD)
-        c.mail(mail_from)
+        code, msg = c.mail(mail_from)
+        if code != 250:
+            return code, f"MAIL: {msg.decode()}"
         for r in rcpts:
             code, msg = c.rcpt(r)
-            assert code == 250, (r, code, msg)
+            if code != 250:
+                return code, f"RCPT {r}: {msg.decode()}"
         code, msg = c.data(raw)
         return code, msg.decode()
 
