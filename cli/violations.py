@@ -88,8 +88,9 @@ def list_cmd(ctx: Ctx, since: str | None, until: str | None, unit: str | None,
     end = _day(until, "--until")
     if end is not None and until is not None and len(until) == 10:
         end += timedelta(days=1)  # the whole last day
+    start = _day(since, "--since")
     with store_session(ctx) as s:
-        rows = query.list_records(s, since=_day(since, "--since"), until=end, unit=unit,
+        rows = query.list_records(s, since=start, until=end, unit=unit,
                                   reason=reason, action=action, sender=sender,
                                   kind=None if all_kinds else "violation")
     if as_json:
@@ -100,7 +101,8 @@ def list_cmd(ctx: Ctx, since: str | None, until: str | None, unit: str | None,
         w = csv.DictWriter(buf, fieldnames=query.CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in r.items()})
+            w.writerow({k: ";".join(r[k]) if isinstance(r[k], list) else r[k]
+                        for k in query.CSV_FIELDS})
         click.echo(buf.getvalue(), nl=False)
         return
     if not rows:
