@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, inspect
 
+from mailgw import dkim
 from mailgw.auth import make_authenticator
 from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
@@ -109,6 +110,7 @@ class Node:
     async def start(self, listeners: list[Listener]) -> None:
         loop = asyncio.get_running_loop()
         tls = server_ssl_context(self.config)
+        dkim.prepare(self.config)
         ctx = SubmissionContext.build(self.config, self.pipeline,
                                       make_authenticator(self.config, self.sessions), tls)
         release_dead_local_leases(self.sessions)
@@ -162,6 +164,7 @@ def serve(config: Config, processes: int | None = None) -> None:
     engine = prepare_store(config)
     engine.dispose()
     server_ssl_context(config)  # make the self-signed certificate once, before forking
+    dkim.prepare(config)  # first keys, then a clear error for a missing one, before forking
     listeners = bind_listeners(config)
     n = processes or config.gateway.processes or os.cpu_count() or 1
     for listener in listeners:

@@ -88,7 +88,8 @@ class DeliveryService:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.mx_port = mx_port
-        self.stages = stages
+        # The post-acceptance stages (archive, transform with DKIM signing last).
+        self.stages = stages if stages is not None else post.default_stages(config)
         self.tls_context = tls_context
         self.resolver = resolver or mx.MxResolver(timeout=config.delivery.dns_timeout)
         self.hostname = config.hostname
@@ -362,7 +363,8 @@ class DeliveryService:
             for o in sorted(batch, key=lambda o: o.message_pk):
                 if o.prepared.fresh:
                     # First attempt: keep the bytes the stages made, so retries send the same.
-                    store.mark_processed(s, o.message_pk, o.prepared.content)
+                    store.mark_processed(s, o.message_pk,
+                                         o.prepared.content if o.prepared.changed else None)
             hops = {i: o.hop for o in batch for i, _ in o.pairs}
             statuses = store.record_results(
                 s, self.node_id, hops, [p for o in batch for p in o.pairs],

@@ -8,6 +8,7 @@
 """
 
 from mailgw.dkim.errors import DkimError, DkimRefused
-from mailgw.dkim.service import check_startup, sign_outgoing
+from mailgw.dkim.service import check_startup, ensure_first_keys, prepare, sign_outgoing
 
-__all__ = ["DkimError", "DkimRefused", "check_startup", "sign_outgoing"]
+__all__ = ["DkimError", "DkimRefused", "check_startup", "ensure_first_keys", "prepare",
+           "sign_outgoing"]

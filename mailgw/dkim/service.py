@@ -198,3 +198,36 @@ def check_startup(config: Config) -> list[str]:
         log.warning("DKIM: %s: mail from this domain goes out unsigned "
                     "(dkim.on_missing_key = unsigned)", p)
     return problems
+
+
+def ensure_first_keys(config: Config) -> list[str]:
+    """On first start, make a key for each signing domain that has never had one.
+
+    Like the self-signed TLS certificate of the embedded defaults: a newcomer's gateway signs at
+    once and logs the DNS record to publish (`mailgw dkim dns` prints it again). A domain whose
+    manifest exists is left alone, so a key that goes missing later is still a start-up error.
+    Returns the zone lines of the keys made.
+    """
+    if not config.dkim.enabled:
+        return []
+    base = keys.key_dir(config)
+    made = []
+    for domain in keys.signing_domains(config):
+        manifest = keys.load_manifest(base, domain)
+        if manifest.keys or keys.manifest_path(base, domain).exists():
+            continue
+        for algorithm in config.dkim.algorithms:
+            selector = keys.new_selector(manifest, algorithm)
+            entry, key = keys.add_key(base, domain, selector, algorithm)
+            line = keys.zone_line(domain, entry.selector, keys.txt_record(algorithm, key))
+            log.warning("DKIM: made a %s key for %s (selector %s); publish this record:\n%s",
+                        algorithm, domain, entry.selector, line)
+            made.append(line)
+            manifest = keys.load_manifest(base, domain)
+    return made
+
+
+def prepare(config: Config) -> None:
+    """What `serve` does before it listens: first keys, then the start-up check (DkimError)."""
+    ensure_first_keys(config)
+    check_startup(config)

@@ -36,9 +36,9 @@ log_level = "WARNING"
 [submission]
 listen = ["127.0.0.1:{port}"]
 listen_tls = []
+trusted_hosts = [{{name = "crash-test", networks = ["127.0.0.1/32"], senders = ["{SENDER}"]}}]
 [mx]
 listen = []
-trusted_hosts = [{{name = "crash-test", networks = ["127.0.0.1/32"], senders = ["{SENDER}"]}}]
 [delivery]
 default = "smtp:[127.0.0.1]:{sink_port}"
 retry_initial = 0.2
