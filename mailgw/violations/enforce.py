@@ -158,16 +158,23 @@ class Enforcement:
         d = mail.verdict_detail
         notify = set(d.get("notify", []))
         unit = unit_info(session, d.get("unit", "unknown"))
+        internal_sender = self.is_internal(mail.mail_from)
+        # The units concerned: the sender's; for mail from outside (an official document from
+        # webmail), the units of the internal recipients, which the rule is about.
+        units = [unit] if internal_sender else [
+            unit_info(session, lookup_unit(session, r, self.domains)[0])
+            for r in dict.fromkeys(r.lower() for r in mail.rcpt_tos) if self.is_internal(r)]
         targets: dict[str, str] = {}
         # The sender hears about a flag or quarantine always, about a reject when the rule says
         # so; only internal senders: our rules and evidence are not told to the outside.
-        if (mail.verdict in ("flag", "quarantine") or "sender" in notify) \
-                and self.is_internal(mail.mail_from):
+        if (mail.verdict in ("flag", "quarantine") or "sender" in notify) and internal_sender:
             targets[mail.mail_from.lower()] = "sender"
-        if "unit_head" in notify and unit.head_address:
-            targets.setdefault(unit.head_address, "unit_head")
+        if "unit_head" in notify:
+            for u in units:
+                if u.head_address:
+                    targets.setdefault(u.head_address, "unit_head")
         if "admins" in notify:
-            for a in [*unit.admins, *self.config.notices.admins]:
+            for a in [*(a for u in units for a in u.admins), *self.config.notices.admins]:
                 targets.setdefault(a.lower(), "admins")
         if not targets:
             return
@@ -179,7 +186,9 @@ class Enforcement:
             "action_en": action_en, "sender": mail.mail_from,
             "sender_name": person.display_name if person else "",
             "position": person.position if person else "",
-            "unit": unit.id, "unit_name": unit.name, "recipients": list(mail.rcpt_tos),
+            "unit": unit.id, "recipients": list(mail.rcpt_tos),
+            "unit_name": unit.name if internal_sender else
+            ", ".join(u.name or u.id for u in units) + " (đơn vị nhận / receiving unit)",
             "subject": d.get("subject", ""), "queue_id": mail.queue_id,
             "time_local": (mail.received_at + VN_OFFSET).strftime("%H:%M ngày %d/%m/%Y"),
             "rule_description_vi": rule_vi, "rule_description_en": rule_en,
