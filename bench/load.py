@@ -607,8 +607,11 @@ engine.dispose()
 class Profiler:
     """`py-spy record --format raw` on each gateway process for the measured load."""
 
-    def __init__(self, outdir: Path) -> None:
+    def __init__(self, outdir: Path, gil_only: bool = False) -> None:
         self.outdir = outdir
+        # --gil: only samples holding the GIL, i.e. Python CPU work (not waits, not C code that
+        # released the GIL such as argon2, TLS or an fsync).
+        self.extra = ["--gil"] if gil_only else []
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
         self.binary = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
@@ -619,7 +622,8 @@ class Profiler:
         for pid in pids:
             out = self.outdir / f"gateway-{pid}.txt"
             p = subprocess.Popen([self.binary, "record", "--format", "raw", "--rate", "100",
-                                  "--nonblocking", "-o", str(out), "--pid", str(pid)],
+                                  "--nonblocking", *self.extra, "-o", str(out),
+                                  "--pid", str(pid)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.procs.append((p, out))
         time.sleep(1.0)  # let py-spy attach before the load starts
@@ -787,6 +791,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sqlite_synchronous": args.sqlite_synchronous, "cpus": os.cpu_count(),
             # Other work on the machine skews every figure: show how busy it was.
             "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
+            "profile_gil": bool(args.profile and args.profile_gil),
         },
     }
     servers: list[CountingServer] = []
@@ -815,7 +820,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             gateway.start()
             pids = gateway.pids()
             if args.profile:
-                profiler = Profiler(Path(args.profile))
+                profiler = Profiler(Path(args.profile), gil_only=args.profile_gil)
             sink_cpu0 = proc_cpu_seconds(sink.pid)
             tls = source is None
             load, cpu, done = run_side("mailgw", args, gateway.port, sink, pids, template,
@@ -921,7 +926,8 @@ def print_table(report: dict[str, Any]) -> None:
               "(Postfix's C generator, much lighter).")
     prof = report.get("profile")
     if prof:
-        print("\npy-spy hot spots in the gateway processes (share of samples):")
+        print("\npy-spy hot spots in the gateway processes (share of samples"
+              + (", GIL holders only" if s["profile_gil"] else "") + "):")
         print("  self time:")
         for name, share in prof["self"]:
             print(f"    {share:6.1%}  {name}")
@@ -954,6 +960,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: 60 + messages / 10)")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="record the gateway processes with py-spy into DIR and name hot spots")
+    p.add_argument("--profile-gil", action="store_true",
+                   help="with --profile: sample only threads holding the GIL (Python CPU work)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
     for name in ("concurrency", "messages", "size", "processes", "per_session"):
