@@ -88,6 +88,7 @@ class Prepared:
 
     content: bytes
     fresh: bool
+    changed: bool = True  # the stages changed the bytes (else only processed_at is stored)
 
 
 def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
@@ -117,4 +118,4 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
             store.park(s, node_id, message_pk, exc.stage, exc.error)
         log.error("%s: parked in stage %s: %s", facts.queue_id, exc.stage, exc.error)
         return None
-    return Prepared(out, fresh=True)
+    return Prepared(out, fresh=True, changed=out != content)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, selectinload
 from mailgw.queue.store import finish_if_final
 from mailgw.store.models import FINAL_STATUSES, Message, QueueEntry, utcnow
 
-RETRYABLE = ("queued", "deferred", "held")
+# Not "held": quarantined mail is released by `mailgw quarantine release`, never by a retry.
+RETRYABLE = ("queued", "deferred")
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgw.delivery.result import DELIVERED, PERMANENT, Result
@@ -129,6 +129,12 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
     by_id = dict(results)
     entries = session.scalars(
         select(QueueEntry).where(QueueEntry.id.in_(list(by_id)))).all()
+    # Arrival times, for expiry, in one query (not one lazy load, with the bytes, per entry).
+    retry_pks = {e.message_pk for e in entries if by_id[e.id].kind not in (DELIVERED, PERMANENT)}
+    received: dict[int, datetime] = {
+        pk: at for pk, at in session.execute(
+            select(Message.id, Message.received_at).where(Message.id.in_(retry_pks)))
+    } if retry_pks else {}
     out: dict[int, str] = {}
     touched: set[int] = set()
     for entry in entries:
@@ -148,7 +154,7 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
         elif result.kind == PERMANENT:
             entry.status, entry.final_at = "bounced", now
         else:
-            expires = entry.message.received_at + timedelta(seconds=max_age)
+            expires = received[entry.message_pk] + timedelta(seconds=max_age)
             if now >= expires:
                 entry.status, entry.final_at = "expired", now
             else:
@@ -159,28 +165,31 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
         out[entry.id] = entry.status
         touched.add(entry.message_pk)
     session.flush()
-    for message_pk in sorted(touched):  # one lock order for every worker
-        finish_if_final(session, message_pk)
+    finish_if_final(session, touched)
     return out
 
 
-def finish_if_final(session: Session, message_pk: int) -> bool:
-    """Mark the message done when every one of its entries is final.
+def finish_if_final(session: Session, message_pks: int | Iterable[int]) -> set[int]:
+    """Mark done the messages whose entries are all final; return their ids.
 
-    The message row is locked first: two workers finishing different recipients of one message
-    at the same moment would otherwise each still see the other's entry open (PostgreSQL, READ
-    COMMITTED) and neither would mark it done. The second one now counts after the first commits.
+    The message rows are locked first (in id order): two workers finishing different recipients
+    of one message at the same moment would otherwise each still see the other's entry open
+    (PostgreSQL, READ COMMITTED) and neither would mark it done. The second one now counts after
+    the first commits.
     """
-    session.execute(select(Message.id).where(Message.id == message_pk).with_for_update())
-    open_count = session.scalar(
-        select(func.count()).select_from(QueueEntry)
-        .where(QueueEntry.message_pk == message_pk,
-               QueueEntry.status.not_in(FINAL_STATUSES)))
-    if open_count:
-        return False
-    session.execute(update(Message).where(Message.id == message_pk).values(status="done")
-                    .execution_options(synchronize_session=False))
-    return True
+    pks = {message_pks} if isinstance(message_pks, int) else set(message_pks)
+    if not pks:
+        return set()
+    lock_messages(session, pks)
+    still_open = set(session.scalars(
+        select(QueueEntry.message_pk).where(QueueEntry.message_pk.in_(pks),
+                                            QueueEntry.status.not_in(FINAL_STATUSES))
+        .distinct()))
+    done = pks - still_open
+    if done:
+        session.execute(update(Message).where(Message.id.in_(done)).values(status="done")
+                        .execution_options(synchronize_session=False))
+    return done
 
 
 def park(session: Session, node_id: str, message_pk: int, stage: str, error: str) -> None:
@@ -195,12 +204,16 @@ def park(session: Session, node_id: str, message_pk: int, stage: str, error: str
         .values(locked_by=None, locked_until=None).execution_options(synchronize_session=False))
 
 
-def mark_processed(session: Session, message_pk: int, content: bytes,
+def mark_processed(session: Session, message_pk: int, content: bytes | None,
                    now: datetime | None = None) -> bool:
-    """Store the post-processed bytes once; False if another worker already did."""
+    """Store the post-processed bytes once (None: unchanged, only note that the stages ran);
+    False if another worker already did."""
+    values: dict[str, object] = {"processed_at": now or utcnow()}
+    if content is not None:
+        values["content"] = content
     res = session.execute(
         update(Message)
         .where(Message.id == message_pk, Message.processed_at.is_(None))
-        .values(content=content, processed_at=now or utcnow())
+        .values(values)
         .execution_options(synchronize_session=False))
     return res.rowcount == 1  # type: ignore[attr-defined]
