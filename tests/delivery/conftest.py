@@ -119,11 +119,14 @@ def _toml(v: Any) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def make_config(tmp_path: Path, **delivery: Any) -> Config:
-    """A Config read from a TOML file in tmp_path, with [delivery] keys as given."""
-    # DKIM signing (its own tests) is off: these tests are about getting mail through.
+def make_config(tmp_path: Path, *, dkim: bool = True, **delivery: Any) -> Config:
+    """A Config read from a TOML file in tmp_path, with [delivery] keys as given.
+
+    `dkim=False` turns signing off (the tests here are about getting mail through; signing has
+    its own tests, which use this function with signing on).
+    """
     lines = ["[gateway]", 'hostname = "gw.phutho.test"', f"data_dir = {_toml(str(tmp_path))}",
-             "[dkim]", "enabled = false", "[delivery]"]
+             "[dkim]", f"enabled = {_toml(dkim)}", "[delivery]"]
     # Short retries keep the tests fast; generous timeouts keep them steady on a loaded machine.
     keys = {"retry_initial": 0.2, "retry_max": 1.0, "connect_timeout": 5.0,
             "command_timeout": 10.0, "dns_timeout": 5.0, **delivery}
@@ -187,3 +190,8 @@ async def wait_for(check: Callable[[], Any], timeout: float = 20.0,
             seen = await asyncio.to_thread(what) if callable(what) else (what or check)
             raise AssertionError(f"timed out after {timeout}s waiting for {seen}")
         await asyncio.sleep(0.05)
+
+
+def plain_config(tmp_path: Path, **delivery: Any) -> Config:
+    """make_config without DKIM signing."""
+    return make_config(tmp_path, dkim=False, **delivery)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailgw.delivery import maildir
 from mailgw.delivery.worker import DeliveryService
-from tests.delivery.conftest import enqueue, entries, make_config, message, wait_for
+from tests.delivery.conftest import enqueue, entries, message, plain_config, wait_for
 
 
 def test_one_file_per_recipient_nothing_left_in_tmp(tmp_path):
@@ -36,7 +36,7 @@ def test_unwritable_directory_is_a_temporary_failure(tmp_path):
 
 async def test_worker_delivers_routed_domain_to_maildir(engine, tmp_path):
     box = tmp_path / "delivered"
-    config = make_config(tmp_path, default="smtp:[127.0.0.1]:9",
+    config = plain_config(tmp_path, default="smtp:[127.0.0.1]:9",
                          routes={"phutho.gov.vn": f"maildir:{box}"})
     svc = DeliveryService(config, engine, "n1")
     await svc.start()

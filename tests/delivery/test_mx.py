@@ -8,7 +8,7 @@ import pytest
 
 from mailgw.delivery import mx
 from mailgw.delivery.worker import DeliveryService
-from tests.delivery.conftest import enqueue, entries, make_config, message, wait_for
+from tests.delivery.conftest import enqueue, entries, message, plain_config, wait_for
 from tests.delivery.dnsserver import ZoneServer
 
 ZONE = {
@@ -65,7 +65,7 @@ async def test_dns_outcomes(dns_server, sink, domain, kind, code):
 
 
 async def test_worker_routes_by_mx(engine, dns_server, sink, tmp_path):
-    config = make_config(tmp_path, default="mx")
+    config = plain_config(tmp_path, default="mx")
     svc = DeliveryService(config, engine, "n1", resolver=_resolver(dns_server, timeout=5.0),
                           mx_port=sink.port)
     await svc.start()

@@ -18,8 +18,8 @@ from tests.delivery.conftest import (
     enqueue,
     entries,
     free_port,
-    make_config,
     message,
+    plain_config,
     wait_for,
 )
 
@@ -30,7 +30,7 @@ def _done(engine, qid):
 
 async def test_delivers_all_recipients_in_one_transaction(engine, sink, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="mailgw.delivery")
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n1")
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1")
     await svc.start()
     try:
         qid = enqueue(engine, ["a@example.org", "b@example.org"])
@@ -53,7 +53,7 @@ async def test_delivers_all_recipients_in_one_transaction(engine, sink, tmp_path
 
 async def test_sink_down_then_up_is_delivered_after_retry(engine, tmp_path):
     sink = Sink(port=free_port())
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n1",
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1",
                           poll_interval=0.1)
     await svc.start()
     try:
@@ -74,7 +74,7 @@ async def test_sink_down_then_up_is_delivered_after_retry(engine, tmp_path):
 
 async def test_451_is_deferred_then_retried(engine, sink, tmp_path):
     sink.handler.rcpt_replies["a@example.org"] = ["451 4.7.1 Try again later", "250 2.1.5 Ok"]
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n1",
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1",
                           poll_interval=0.1)
     await svc.start()
     try:
@@ -91,7 +91,7 @@ async def test_451_is_deferred_then_retried(engine, sink, tmp_path):
 
 async def test_550_bounces_to_the_sender_with_a_dsn(engine, sink, tmp_path):
     sink.handler.rcpt_replies["nobody@example.org"] = "550 5.1.1 No such user here"
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n1",
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1",
                           poll_interval=0.1)
     await svc.start()
     try:
@@ -132,7 +132,7 @@ async def test_partial_success_is_tracked_per_recipient(engine, sink, tmp_path):
         "bad@example.org": "550 5.1.1 No such user",
         "later@example.org": ["452 4.2.2 Mailbox full", "250 2.1.5 Ok"],
     })
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n1",
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1",
                           poll_interval=0.1)
     await svc.start()
     try:
@@ -154,7 +154,7 @@ async def test_partial_success_is_tracked_per_recipient(engine, sink, tmp_path):
 
 async def test_expiry_bounces_with_4_4_7(engine, sink, tmp_path):
     sink.handler.rcpt_replies["slow@example.org"] = "451 4.3.0 Come back later"
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop, max_age=1.0), engine, "n1",
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop, max_age=1.0), engine, "n1",
                           poll_interval=0.1)
     await svc.start()
     try:
@@ -175,7 +175,7 @@ async def test_expiry_bounces_with_4_4_7(engine, sink, tmp_path):
 
 async def test_a_bounce_is_never_bounced(engine, sink, tmp_path):
     sink.handler.rcpt_replies[SENDER] = "550 5.1.1 Gone"
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n1")
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1")
     await svc.start()
     try:
         qid = enqueue(engine, [SENDER], mail_from="")
@@ -191,7 +191,7 @@ async def test_failing_stage_parks_and_retry_replays(engine, sink, tmp_path):
     def broken(content: bytes, facts) -> bytes:
         raise RuntimeError("signing key missing")
 
-    config = make_config(tmp_path, default=sink.hop)
+    config = plain_config(tmp_path, default=sink.hop)
     svc = DeliveryService(config, engine, "n1", stages=[("transform", broken)])
     await svc.start()
     try:
@@ -220,7 +220,7 @@ async def test_failing_stage_parks_and_retry_replays(engine, sink, tmp_path):
 
 async def test_two_nodes_never_deliver_an_entry_twice(engine, sink, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="mailgw.delivery")
-    config = make_config(tmp_path, default=sink.hop, concurrency=3)
+    config = plain_config(tmp_path, default=sink.hop, concurrency=3)
     qids = [enqueue(engine, [f"u{i}@example.org", f"v{i}@example.net"]) for i in range(30)]
     nodes = [DeliveryService(config, engine, f"node{n}", poll_interval=0.05) for n in (1, 2)]
     for n in nodes:
@@ -247,7 +247,7 @@ async def test_stop_gives_leases_back(engine, tmp_path):
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    config = make_config(tmp_path, default=f"smtp:[127.0.0.1]:{port}", connect_timeout=20.0)
+    config = plain_config(tmp_path, default=f"smtp:[127.0.0.1]:{port}", connect_timeout=20.0)
     svc = DeliveryService(config, engine, "n1")
     await svc.start()
     try:
@@ -277,7 +277,7 @@ def _tls_context():
 async def test_starttls_when_offered_and_required(engine, tmp_path):
     tls_sink = await Sink(tls_context=_tls_context()).start()
     plain_sink = await Sink().start()
-    config = make_config(tmp_path, require_tls=True, default=tls_sink.hop,
+    config = plain_config(tmp_path, require_tls=True, default=tls_sink.hop,
                          routes={"plain.example": plain_sink.hop})
     svc = DeliveryService(config, engine, "n1", poll_interval=0.1)
     await svc.start()
@@ -303,7 +303,7 @@ async def test_entries_of_a_crashed_node_are_replayed_after_its_lease(engine, si
     qid = enqueue(engine, ["a@example.org"])
     with session_factory(engine).begin() as s:  # a node claims, then dies without a word
         assert len(store.claim_due(s, "crashed", 10, lease_seconds=1.0)) == 1
-    svc = DeliveryService(make_config(tmp_path, default=sink.hop), engine, "n2",
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n2",
                           poll_interval=0.1)
     await svc.start()
     try:
