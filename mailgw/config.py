@@ -281,6 +281,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rate_per_user": Key(600, "Messages one user may send per hour (0: no limit).", _int(0)),
         "rate_per_ip": Key(3000, "Messages one IP address may send per hour (0: no limit).",
                            _int(0)),
+        "auth_cache_ttl": Key(300.0, "Seconds a successful login is remembered (a keyed hash, "
+                              "never the password), so clients that log in for every message "
+                              "skip the password hash; 0: off.", _float(0)),
         "auth_delay_base": Key(0.5, "Seconds of delay after the first failed login; doubles per "
                                "further failure of the same IP or user.", _float(0)),
         "auth_delay_max": Key(30.0, "Longest delay after failed logins, in seconds.", _float(0)),

@@ -78,11 +78,14 @@ def normalise_login(login: str, default_domain: str | None = None) -> str | None
 
 def make_authenticator(config: Config, session_factory: sessionmaker[Session]) -> Authenticator:
     """The authenticator chosen by `submission.auth`."""
+    from mailgw.auth.cache import CachingAuthenticator
     from mailgw.auth.local import LocalAuthenticator
 
     kind = config.submission.auth
     if kind == "local":
-        return LocalAuthenticator(session_factory, config)
+        local = LocalAuthenticator(session_factory, config)
+        ttl = float(config.submission.auth_cache_ttl)
+        return CachingAuthenticator(local, ttl) if ttl > 0 else local
     if kind == "imap":
         raise ConfigError('submission.auth: "imap" (checking passwords against the upstream '
                           'IMAP server) is not available yet; use "local" and add users with '

@@ -30,8 +30,6 @@ BAD_ARGUMENT = ("501 5.5.2 Lenh chua ky tu khong hop le / "
                 "Syntax error: control characters in command arguments")
 TOO_MANY_COMMANDS = "421 4.7.0 Qua nhieu lenh trong phien / Too many commands, closing connection"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Qua nhieu ket noi / Too many connections, try again later"
-LINE_TOO_LONG = ("500 5.5.6 Dong qua dai (toi da 998 ky tu) / "
-                 "Line too long (RFC 5322 allows 998 characters)")
 MESSAGE_TOO_BIG = "552 5.3.4 Thu vuot qua dung luong cho phep / Message size exceeds fixed limit"
 UNPARSABLE = "550 5.6.0 Thu khong dung dinh dang / Malformed message: {why}"
 # Policy rejection: the rule's ASCII text ("<vi> / <en>") and the violation reference.

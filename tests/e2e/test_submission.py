@@ -456,3 +456,16 @@ def test_swaks_starttls_auth_with_attachment(gateway, sink, tmp_path) -> None:
     _, _, raw = sink[0].wait_for(1)[0]
     part = next(p for p in parse(raw).walk() if p.get_filename() == "to-trinh.pdf")
     assert part.get_payload(decode=True) == attachment.read_bytes()
+
+
+def test_lines_longer_than_998_characters_are_refused(gateway, sink) -> None:
+    client = login(gateway)
+    head = f"From: {USER}\r\nTo: x@example.org\r\nSubject: dong dai\r\n\r\n".encode()
+    client.mail(USER)
+    client.rcpt("x@example.org")
+    assert client.data(head + b"a" * 998 + b"\r\n")[0] == 250
+    client.mail(USER)
+    client.rcpt("x@example.org")
+    assert client.data(head + b"a" * 999 + b"\r\n")[0] == 500
+    client.quit()
+    assert len(sink[0].wait_for(1)) == 1
