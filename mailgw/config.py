@@ -337,6 +337,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "admins": Key([], "Addresses that get every notice a rule sends to administrators, "
                       "besides the administrators of the sender's unit.", _str_list),
     },
+    "directory": {
+        "refresh": Key(60.0, "Seconds a gateway process keeps its copy of the directory's "
+                       "address -> unit table; 0: read the store for every message.",
+                       _float(0)),
+    },
     "dkim": {
         "enabled": Key(True, "DKIM-sign outgoing mail whose sender is in a signing domain "
                        "(gateway.domains and dkim.domains).", _bool),
@@ -389,6 +394,7 @@ class Config:
     delivery: Any
     policy: Any
     notices: Any
+    directory: Any
     dkim: Any
 
     @property

@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from mailgw.config import Config
 from mailgw.directory import lookup_unit, unit_info
+from mailgw.directory.cache import DirectoryCache
 from mailgw.notices import NoticeRenderer
 from mailgw.pipeline.mail import Mail
 from mailgw.queue.enqueue import enqueue_rows
@@ -56,6 +57,7 @@ class Enforcement:
     addresses: AddressClassifier
     sessions: sessionmaker[Session]
     notices: NoticeRenderer
+    directory: DirectoryCache
 
     @classmethod
     def build(cls, config: Config, sessions: sessionmaker[Session],
@@ -66,7 +68,8 @@ class Enforcement:
         n = config.notices
         renderer = NoticeRenderer(n.sender or f"mailgw-noreply@{domains[0]}", n.templates,
                                   config.hostname)
-        self = cls(config, policy, policy.address_classifier(domains), sessions, renderer)
+        self = cls(config, policy, policy.address_classifier(domains), sessions, renderer,
+                   DirectoryCache(sessions, domains, config.directory.refresh))
         self.warm_up()
         return self
 
@@ -87,12 +90,11 @@ class Enforcement:
     def sender_unit(self, mail: Mail) -> tuple[str, str]:
         """The sender's unit from the directory (envelope sender, else the login), else the
         subdomain, else "unknown"; and where it came from."""
-        with self.sessions() as s:
-            unit, source = lookup_unit(s, mail.mail_from, self.domains)
-            if source != "directory" and mail.session.auth_user:
-                by_login = lookup_unit(s, mail.session.auth_user, self.domains)
-                if by_login[1] == "directory":
-                    return by_login
+        unit, source = self.directory.unit_of(mail.mail_from)
+        if source != "directory" and mail.session.auth_user:
+            by_login = self.directory.unit_of(mail.session.auth_user)
+            if by_login[1] == "directory":
+                return by_login
         return unit, source
 
     def rule_texts(self, rule_id: str) -> tuple[str, str]:

@@ -73,3 +73,20 @@ def test_unit_override_uses_the_directory_unit(engine, tmp_path) -> None:
     assert _verdict(engine, tmp_path, files, "nguyenvana.stc@phutho.gov.vn") == ("flag", "stc")
     assert _verdict(engine, tmp_path, files, "tranthib.stttt@phutho.gov.vn") == (
         "reject", "stttt")
+
+
+def test_cache_keeps_its_copy_for_the_refresh_time(engine, tmp_path) -> None:
+    from mailgw.directory.cache import DirectoryCache
+
+    sessions = session_factory(engine)
+    kept, fresh = DirectoryCache(sessions, DOMAINS, 3600), DirectoryCache(sessions, DOMAINS, 0)
+    assert kept.unit_of("nguyenvana.stc@phutho.gov.vn") == ("phutho.gov.vn", "subdomain")
+    with sessions.begin() as s:
+        import_csv(s, DIRECTORY_CSV)
+    # An import reaches a process after its refresh time (or at once with refresh 0).
+    assert kept.unit_of("nguyenvana.stc@phutho.gov.vn") == ("phutho.gov.vn", "subdomain")
+    assert fresh.unit_of("NguyenVanA.stc@phutho.gov.vn") == ("stc", "directory")
+    kept.refresh = 0.0001
+    assert kept.unit_of("<NguyenVanA.stc@phutho.gov.vn>") == ("stc", "directory")
+    assert kept.unit_of("x@lamthao.phutho.gov.vn") == ("lamthao", "subdomain")
+    assert kept.unit_of("x@gmail.com") == ("unknown", "unknown")
