@@ -44,6 +44,10 @@ def _where(part: str) -> str:
         return "phong bì thư / envelope"
     if part == "header":
         return "tiêu đề thư / header"
+    if part.startswith("attachment "):
+        return "tệp đính kèm " + part[len("attachment "):]
+    if part == "body":
+        return "nội dung thư"
     return part
 
 

@@ -62,6 +62,7 @@ def test_inbound_flag_tells_the_receiving_units_admins_not_the_outside_sender(
     body = msg.get_content()
     assert "UBND huyện Lâm Thao" in body and "số, ký hiệu văn bản" in body
     assert "Số: 2445/QĐ-UBND" in body and "Quyết định" in body
+    assert "số, ký hiệu văn bản (tệp đính kèm qd.pdf): Số: 2445/QĐ-UBND" in body
 
 
 def test_sender_template_can_be_overridden(engine, tmp_path) -> None:
