@@ -26,14 +26,16 @@ GLOBAL_ADMIN = "antoan.thongtin@phutho.gov.vn"
 
 @contextlib.contextmanager
 def enforcing_gateway(tmp_path: Path, db_url: str, aliases: list[str] = (),  # type: ignore[assignment]
-                      **extra: str) -> Iterator[tuple[Gateway, Sink]]:
+                      setup: bool = True, **extra: str) -> Iterator[tuple[Gateway, Sink]]:
+    """`setup=False`: the store already has the user and the directory (a second node)."""
     with running_sink() as (sink, port):
         env = {"MAILGW_NOTICES__ADMINS": f'["{GLOBAL_ADMIN}"]'}
         env.update(extra)
         gw = Gateway(make_config(tmp_path, db_url, port, **env))
-        with session_factory(gw.engine).begin() as s:
-            add_user(s, USER, PASSWORD, display_name="Nguyễn Văn A", aliases=list(aliases))
-            import_csv(s, DIRECTORY_CSV)
+        if setup:
+            with session_factory(gw.engine).begin() as s:
+                add_user(s, USER, PASSWORD, display_name="Nguyễn Văn A", aliases=list(aliases))
+                import_csv(s, DIRECTORY_CSV)
         gw.start()
         try:
             yield gw, sink

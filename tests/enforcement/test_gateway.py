@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
@@ -201,6 +202,27 @@ def test_secret_marking_between_internal_addresses_is_rejected(tmp_path, db_url)
         code, reply = send(gw, raw, USER, ["giamdoc.stc@phutho.gov.vn"])
         assert code == 550 and "Khong gui tai lieu mat qua thu dien tu" in reply
         assert violations(gw)[0].reasons == ["secret_marking"]
+
+
+def test_two_nodes_rejecting_at_once_keep_one_chain(tmp_path, db_url) -> None:
+    # Two gateway nodes (own event loop, engine, store writer each) share one store.
+    raw = mail("Dự toán", [("dt.docx", "application/vnd.openxmlformats-officedocument."
+                            "wordprocessingml.document", make_docx(OFFICIAL))])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with enforcing_gateway(tmp_path / "a", db_url) as (gw1, _), \
+            enforcing_gateway(tmp_path / "b", db_url, setup=False) as (gw2, _):
+        def burst(gw: Gateway) -> list[str]:
+            return [send(gw, raw, USER, ["x@gmail.com"])[1] for _ in range(8)]
+
+        with ThreadPoolExecutor(4) as pool:
+            replies = [r for f in [pool.submit(burst, g) for g in (gw1, gw2, gw1, gw2)]
+                       for r in f.result()]
+        refs = [REF.search(r).group(1) for r in replies]  # type: ignore[union-attr]
+        assert len(set(refs)) == 32
+        with session_factory(gw1.engine)() as s:
+            result = register.verify(s)
+        assert result.ok and result.records == 32, result.broken
 
 
 def test_classification_timeout_gives_451(tmp_path, db_url) -> None:
