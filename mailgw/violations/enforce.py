@@ -113,7 +113,9 @@ class Enforcement:
         v = register.append(
             session, kind="violation", direction=mail.direction, sender=mail.mail_from,
             auth_user=mail.session.auth_user or mail.session.trusted_host,
-            unit=d.get("unit", "unknown"), recipients=list(mail.rcpt_tos), action=mail.verdict,
+            # A unit derived from a deep subdomain may be longer than the column.
+            unit=str(d.get("unit", "unknown"))[:64], recipients=list(mail.rcpt_tos),
+            action=mail.verdict,
             reasons=list(d.get("reasons", [])), rules=list(d.get("rules", [])),
             evidence=list(d.get("evidence", [])), policy_version=d.get("policy_version", ""),
             queue_id=mail.queue_id, message_id=mail.message_id[:998])
