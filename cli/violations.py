@@ -1,4 +1,5 @@
-"""`mailgw violations list|show`: read the violation register (filters, --json, --csv).
+"""`mailgw violations list|show|correct`: read the violation register (filters, --json, --csv)
+and add corrections (new records referring to the old; nothing is ever changed in place).
 
 Thin: parses arguments, calls `mailgw.violations.query` and prints. `store_session` is shared
 by the other issue-4 command groups (quarantine, audit, directory).
@@ -140,3 +141,21 @@ def show_cmd(ctx: Ctx, reference: str, as_json: bool) -> None:
         click.echo(f"  - {e.get('part')}: {e.get('signal')}: {e.get('text')}")
     for f in r["followed_by"]:
         click.echo(f"then {f['reference']} {f['time']} {f['kind']} by {f['actor']}: {f['note']}")
+
+
+@violations.command("correct")
+@click.argument("reference")
+@click.option("--note", required=True, help="What is corrected and why (goes into the register).")
+@click.option("--by", default=None, help="Who corrects (default: the OS user).")
+@pass_ctx
+def correct_cmd(ctx: Ctx, reference: str, note: str, by: str | None) -> None:
+    """Add a correction of a record (e.g. a false positive confirmed by the unit)."""
+    import getpass
+
+    who = by or getpass.getuser()
+    with store_session(ctx) as s:
+        try:
+            ref = query.correct(s, reference, who, note)
+        except (LookupError, ValueError) as exc:
+            raise UserError(str(exc).strip("'\"")) from None
+    click.echo(f"{reference}: correction recorded as {ref} by {who}")

@@ -1,4 +1,5 @@
-"""Reading the register for `mailgw violations list|show`: filters in, plain data out."""
+"""Reading the register for `mailgw violations list|show` (filters in, plain data out), and
+adding a correction (`mailgw violations correct`): a new record referring to the old one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgw.store.models import Violation
+from mailgw.violations import register
 
 CSV_FIELDS = ("reference", "time", "kind", "refers_to", "action", "reasons", "rules", "unit",
               "direction", "sender", "auth_user", "recipients", "queue_id", "message_id",
@@ -72,3 +74,20 @@ def show(session: Session, reference: str) -> dict[str, Any] | None:
     out["followed_by"] = [as_dict(r, evidence=False) for r in session.scalars(
         select(Violation).where(Violation.refers_to == v.reference).order_by(Violation.seq))]
     return out
+
+
+def correct(session: Session, reference: str, by: str, note: str) -> str:
+    """Record a correction of `reference` (the old record stays as it was); its reference."""
+    if not note.strip():
+        raise ValueError("a correction needs a text saying what is corrected and why")
+    v = session.scalars(select(Violation).where(Violation.reference == reference.upper())
+                        ).one_or_none()
+    if v is None:
+        raise LookupError(f"no violation record {reference}")
+    rec = register.append(
+        session, kind="correction", refers_to=v.reference, direction=v.direction,
+        sender=v.sender, auth_user=v.auth_user, unit=v.unit, recipients=list(v.recipients),
+        action=v.action, reasons=list(v.reasons), rules=list(v.rules),
+        policy_version=v.policy_version, queue_id=v.queue_id, message_id=v.message_id,
+        actor=by, note=note.strip())
+    return rec.reference

@@ -151,3 +151,18 @@ def test_directory_import_and_show(engine, db_url, tmp_path) -> None:
                    encoding="utf-8")
     code, out = run(db_url, tmp_path, "directory", "import", str(bad))
     assert code == 1 and "bad.csv:3:" in out
+
+
+def test_violations_correct_adds_a_record(filled, db_url, tmp_path) -> None:
+    _, refs = filled
+    code, out = run(db_url, tmp_path, "violations", "correct", refs[1], "--note",
+                    "Tệp là tài liệu công khai, không vi phạm", "--by", "it.stc")
+    assert code == 0 and "correction recorded as V-" in out
+    code, out = run(db_url, tmp_path, "violations", "show", refs[1])
+    assert "correction by it.stc: Tệp là tài liệu công khai" in out
+    code, out = run(db_url, tmp_path, "violations", "list", "--all-kinds", "--json")
+    assert [r["kind"] for r in json.loads(out)][-1] == "correction"
+    code, out = run(db_url, tmp_path, "audit", "verify")
+    assert code == 0 and "4 record(s)" in out
+    code, out = run(db_url, tmp_path, "violations", "correct", "V-2000-000001", "--note", "x")
+    assert code == 1 and "no violation record" in out

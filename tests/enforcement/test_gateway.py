@@ -195,13 +195,20 @@ def test_quarantine_delete_is_recorded_and_never_delivers(tmp_path, db_url) -> N
 
 
 def test_secret_marking_between_internal_addresses_is_rejected(tmp_path, db_url) -> None:
-    with enforcing_gateway(tmp_path, db_url) as (gw, _sink):
+    with enforcing_gateway(tmp_path, db_url) as (gw, sink):
         raw = mail("Kế hoạch", [("kh.docx", "application/vnd.openxmlformats-officedocument."
                                  "wordprocessingml.document", make_docx(["MẬT", "Kế hoạch"]))],
                    to="giamdoc.stc@phutho.gov.vn")
         code, reply = send(gw, raw, USER, ["giamdoc.stc@phutho.gov.vn"])
         assert code == 550 and "Khong gui tai lieu mat qua thu dien tu" in reply
         assert violations(gw)[0].reasons == ["secret_marking"]
+        # The notices quote the marking, yet arrive: they never pass the policy themselves.
+        notices = wait_until(lambda: (n := split_sink(sink)[1]) and len(n) >= 4 and n)
+        assert sorted(r[0] for _, r, _ in notices) == sorted(
+            [USER, HEAD, UNIT_ADMIN, GLOBAL_ADMIN])
+        body = next(m for _, r, m in notices if r == [USER]).get_content()
+        assert "dấu chỉ độ mật (tệp đính kèm kh.docx): MẬT" in body
+        assert split_sink(sink)[0] == [] and len(violations(gw)) == 1
 
 
 def test_two_nodes_rejecting_at_once_keep_one_chain(tmp_path, db_url) -> None:
