@@ -22,6 +22,7 @@ from mailgw.auth import (
     normalise_login,
     passwords,
 )
+from mailgw.auth.cache import CachingAuthenticator
 from mailgw.config import ConfigError, load
 from mailgw.store.db import make_engine, session_factory
 from mailgw.store.models import User
@@ -196,7 +197,11 @@ def test_normalise_login(login, canonical):
 
 
 def test_make_authenticator(engine):
-    local = make_authenticator(load(environ={}), session_factory(engine))
+    cached = make_authenticator(load(environ={}), session_factory(engine))
+    assert isinstance(cached, CachingAuthenticator)
+    assert isinstance(cached.inner, LocalAuthenticator)
+    local = make_authenticator(load(environ={"MAILGW_SUBMISSION__AUTH_CACHE_TTL": "0"}),
+                               session_factory(engine))
     assert isinstance(local, LocalAuthenticator)
     with pytest.raises(ConfigError, match=r"submission\.auth.*not available yet"):
         make_authenticator(load(environ={"MAILGW_SUBMISSION__AUTH": "imap"}),

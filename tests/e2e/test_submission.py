@@ -469,3 +469,13 @@ def test_lines_longer_than_998_characters_are_refused(gateway, sink) -> None:
     assert client.data(head + b"a" * 999 + b"\r\n")[0] == 500
     client.quit()
     assert len(sink[0].wait_for(1)) == 1
+
+
+def test_client_cannot_forge_the_gateways_own_header_fields(gateway, sink) -> None:
+    client = login(gateway)
+    forged = message(attach=False).as_bytes(policy=SMTP).replace(
+        b"From: ", b"X-Mailgw-Policy: allow\r\nx-mailgw-warning: none\r\nFrom: ", 1)
+    client.sendmail(USER, ["x@example.org"], forged)
+    client.quit()
+    _, _, raw = sink[0].wait_for(1)[0]
+    assert b"x-mailgw-" not in raw.lower()

@@ -5,14 +5,13 @@ Runs after `parse`, before `identify`, on mail from the MX listener: SPF, DKIM a
 failure that could change the outcome is a 451 4.4.3 (the sending server retries); an outside
 domain's DMARC reject is a 550; everything else becomes the message's inbound verdict (quarantine
 for a spoofed internal sender, flag for a look-alike domain), which `decide` may only make
-stricter. Header fields that only this gateway may write (our Authentication-Results, any
-X-Mailgw-*) are removed when they arrive from outside, then ours are added.
+stricter. Authentication-Results fields with our authserv-id are removed when they arrive from
+outside (parse has removed X-Mailgw-* already), then ours are added.
 """
 
 from __future__ import annotations
 
 from mailgw.inbound import InboundChecker
-from mailgw.inbound.headers import field_name, split_header
 from mailgw.pipeline.mail import Mail
 from mailgw.pipeline.outcome import StageReject
 from mailgw.smtp import replies
@@ -23,13 +22,6 @@ SEVERITY = ("allow", "flag", "quarantine", "reject")
 def stricter(a: str, b: str) -> str:
     """The stricter of two actions (allow < flag < quarantine < reject)."""
     return a if SEVERITY.index(a) >= SEVERITY.index(b) else b
-
-
-def strip_gateway_fields(raw: bytes) -> bytes:
-    """`raw` without X-Mailgw-* fields: outsiders must not speak in our name."""
-    fields, rest = split_header(raw)
-    kept = [f for f in fields if not field_name(f).startswith("x-mailgw-")]
-    return raw if len(kept) == len(fields) else b"".join(kept) + rest
 
 
 def run(mail: Mail, checker: InboundChecker | None) -> None:
@@ -44,7 +36,7 @@ def run(mail: Mail, checker: InboundChecker | None) -> None:
     if verdict.action == "reject":
         mail.note("authenticate", "reject", reasons=verdict.reasons)
         raise StageReject(replies.DMARC_REJECT, ", ".join(verdict.reasons))
-    mail.raw = strip_gateway_fields(checker.remove_ours(mail.raw))
+    mail.raw = checker.remove_ours(mail.raw)
     mail.prepend.extend(verdict.header_lines())
     mail.inbound_action = verdict.action
     mail.verdict_detail["inbound"] = {k: detail[k] for k in ("spf", "dkim", "dmarc", "reasons",

@@ -13,6 +13,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
+from mailgw.inbound.headers import field_name, split_header
 from mailgw.pipeline.mail import Mail
 from mailgw.pipeline.outcome import StageReject
 from mailgw.smtp import replies
@@ -29,6 +30,13 @@ def canonical_crlf(raw: bytes) -> tuple[bytes, int]:
     return fixed, count
 
 
+def strip_gateway_fields(raw: bytes) -> bytes:
+    """`raw` without X-Mailgw-* header fields (the same object if it had none)."""
+    fields, rest = split_header(raw)
+    kept = [f for f in fields if not field_name(f).startswith("x-mailgw-")]
+    return raw if len(kept) == len(fields) else b"".join(kept) + rest
+
+
 def header_block(raw: bytes) -> bytes:
     end = raw.find(b"\r\n\r\n")
     return raw if end < 0 else raw[: end + 2]
@@ -38,6 +46,11 @@ def run(mail: Mail) -> None:
     mail.raw, fixed = canonical_crlf(mail.raw)
     if fixed:
         mail.note("parse", "normalised", bare_newlines=fixed)
+    # Only this gateway speaks in X-Mailgw-* fields: a client's own would pass for ours.
+    stripped = strip_gateway_fields(mail.raw)
+    if stripped is not mail.raw:
+        mail.raw = stripped
+        mail.note("parse", "removed X-Mailgw-* fields sent by the client")
     headers = _HEADER_PARSER.parsebytes(header_block(mail.raw))
     from_fields = headers.get_all("From") or []
     if len(from_fields) > 1:
