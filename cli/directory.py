@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from cli.main import Ctx, UserError, pass_ctx
-from cli.violations import print_json, store_session
+from cli.store import print_json, store_session
 from mailgw.directory import DirectoryError, import_csv, show
 
 

@@ -12,7 +12,7 @@ import getpass
 import click
 
 from cli.main import Ctx, UserError, pass_ctx
-from cli.violations import print_json, store_session
+from cli.store import print_json, store_session
 from mailgw.violations import quarantine as q
 
 

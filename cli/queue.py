@@ -6,18 +6,11 @@ with --json). A running gateway picks up retried mail at its next poll (within a
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import click
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from cli.main import Ctx, UserError, pass_ctx
+from cli.store import print_json, store_session
 from mailgw.queue import admin
-from mailgw.store.db import StoreError, describe, is_sqlite, make_engine, upgrade
 
 STATUSES = ("accepted", "parked", "done", "queued", "deferred", "held", "delivered", "bounced",
             "expired", "deleted")
@@ -28,29 +21,6 @@ def queue() -> None:
     """The delivery queue: messages waiting for (or done with) delivery."""
 
 
-@contextmanager
-def _session(ctx: Ctx) -> Iterator[Session]:
-    """One transaction on the configured store; store errors become one-line errors."""
-    cfg = ctx.config
-    engine = make_engine(cfg.store_url, cfg.store.sqlite_synchronous)
-    try:
-        if is_sqlite(cfg.store_url):
-            upgrade(engine)
-        with Session(engine) as s, s.begin():
-            yield s
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    except SQLAlchemyError as exc:
-        hint = "" if is_sqlite(cfg.store_url) else " (has `mailgw db upgrade` been run?)"
-        raise UserError(f"store: {describe(exc)}{hint}") from None
-    finally:
-        engine.dispose()
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 @queue.command("list")
 @click.option("--status", type=click.Choice(STATUSES), default=None,
               help="Only messages with this status, or with a recipient in it "
@@ -59,10 +29,10 @@ def _print_json(data: Any) -> None:
 @pass_ctx
 def list_cmd(ctx: Ctx, status: str | None, as_json: bool) -> None:
     """List queued messages, oldest first (like mailq)."""
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         rows = admin.list_messages(s, status=status)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         click.echo("queue is empty" if status is None else f"no message with status {status}")
@@ -81,12 +51,12 @@ def list_cmd(ctx: Ctx, status: str | None, as_json: bool) -> None:
 @pass_ctx
 def show_cmd(ctx: Ctx, queue_id: str, as_json: bool) -> None:
     """Show one message: envelope, each recipient's status, attempts, last reply, next try."""
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         info = admin.show(s, queue_id)
     if info is None:
         raise UserError(f"no message with queue id {queue_id}")
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     for key in ("queue_id", "status", "direction", "received_at", "mail_from", "auth_user",
                 "client_ip", "message_id", "size", "verdict", "processed_at"):
@@ -110,7 +80,7 @@ def retry_cmd(ctx: Ctx, queue_id: str | None, all_: bool) -> None:
     """Make a deferred or parked message due now (parked: its stages run again)."""
     if bool(queue_id) == all_:
         raise UserError("give a QUEUE_ID or --all")
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         try:
             n = admin.retry(s, None if all_ else queue_id)
         except LookupError:
@@ -123,7 +93,7 @@ def retry_cmd(ctx: Ctx, queue_id: str | None, all_: bool) -> None:
 @pass_ctx
 def delete_cmd(ctx: Ctx, queue_id: str) -> None:
     """Stop delivering a message; its open recipients are marked deleted (no bounce)."""
-    with _session(ctx) as s:
+    with store_session(ctx) as s:
         try:
             n = admin.delete(s, queue_id)
         except LookupError:

@@ -10,46 +10,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from cli.main import Ctx, UserError, pass_ctx
+from cli.store import store_session
 from mailgw import users as store
-from mailgw.store.db import StoreError, describe, is_sqlite, make_engine, upgrade
 from mailgw.store.models import User
 
 
 @click.group()
 def users() -> None:
     """Local users who may send mail through the submission port."""
-
-
-@contextmanager
-def _session(ctx: Ctx) -> Iterator[Session]:
-    """One transaction on the configured store; store and user errors become one-line errors."""
-    cfg = ctx.config
-    engine = None
-    try:
-        engine = make_engine(cfg.store_url, cfg.store.sqlite_synchronous)
-        if is_sqlite(cfg.store_url):
-            upgrade(engine)
-        with Session(engine) as s, s.begin():
-            yield s
-    except store.UserStoreError as exc:
-        raise UserError(str(exc)) from None
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    except SQLAlchemyError as exc:
-        hint = "" if is_sqlite(cfg.store_url) else " (has `mailgw db upgrade` been run?)"
-        raise UserError(f"store: {describe(exc)}{hint}") from None
-    finally:
-        if engine is not None:
-            engine.dispose()
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -90,7 +63,7 @@ def add(ctx: Ctx, address: str, name: str, aliases: tuple[str, ...],
     except store.UserStoreError as exc:
         raise UserError(str(exc)) from None
     password = _read_password(password_stdin)
-    with _session(ctx) as s:
+    with store_session(ctx, (store.UserStoreError,)) as s:
         key = store.add_user(s, address, password, display_name=name, aliases=aliases,
                              domains=domains).address
     click.echo(f"user {key} added")
@@ -103,10 +76,10 @@ def add(ctx: Ctx, address: str, name: str, aliases: tuple[str, ...],
 @pass_ctx
 def passwd(ctx: Ctx, address: str, password_stdin: bool) -> None:
     """Set a new password for ADDRESS."""
-    with _session(ctx) as s:
+    with store_session(ctx, (store.UserStoreError,)) as s:
         store.require_user(s, address)
     password = _read_password(password_stdin)
-    with _session(ctx) as s:
+    with store_session(ctx, (store.UserStoreError,)) as s:
         key = store.set_password(s, address, password).address
     click.echo(f"password of {key} changed")
 
@@ -116,7 +89,7 @@ def passwd(ctx: Ctx, address: str, password_stdin: bool) -> None:
 @pass_ctx
 def list_(ctx: Ctx, as_json: bool) -> None:
     """List the users."""
-    with _session(ctx) as s:
+    with store_session(ctx, (store.UserStoreError,)) as s:
         rows = [_as_dict(u) for u in store.list_users(s)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -136,7 +109,7 @@ def list_(ctx: Ctx, as_json: bool) -> None:
 @pass_ctx
 def disable(ctx: Ctx, address: str) -> None:
     """Refuse logins of ADDRESS (the account and its password are kept)."""
-    with _session(ctx) as s:
+    with store_session(ctx, (store.UserStoreError,)) as s:
         key = store.set_disabled(s, address, True).address
     click.echo(f"user {key} disabled")
 
@@ -146,7 +119,7 @@ def disable(ctx: Ctx, address: str) -> None:
 @pass_ctx
 def enable(ctx: Ctx, address: str) -> None:
     """Allow logins of ADDRESS again."""
-    with _session(ctx) as s:
+    with store_session(ctx, (store.UserStoreError,)) as s:
         key = store.set_disabled(s, address, False).address
     click.echo(f"user {key} enabled")
 

@@ -9,43 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from cli.main import Ctx, UserError, pass_ctx
-from mailgw.store.db import StoreError, describe, is_sqlite, make_engine, upgrade
+from cli.store import print_json, store_session
 from mailgw.violations import query
 from policies import ACTIONS
-
-
-@contextmanager
-def store_session(ctx: Ctx) -> Iterator[Session]:
-    """One transaction on the configured store; store errors become one-line errors."""
-    cfg = ctx.config
-    engine = make_engine(cfg.store_url, cfg.store.sqlite_synchronous)
-    try:
-        if is_sqlite(cfg.store_url):
-            upgrade(engine)
-        with Session(engine) as s, s.begin():
-            yield s
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
-    except SQLAlchemyError as exc:
-        hint = "" if is_sqlite(cfg.store_url) else " (has `mailgw db upgrade` been run?)"
-        raise UserError(f"store: {describe(exc)}{hint}") from None
-    finally:
-        engine.dispose()
-
-
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _day(value: str | None, name: str) -> datetime | None:
