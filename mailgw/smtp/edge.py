@@ -33,6 +33,7 @@ from mailgw.pipeline.mail import Mail, SessionInfo
 from mailgw.pipeline.outcome import StageReject
 from mailgw.pipeline.runner import Pipeline
 from mailgw.smtp import replies
+from mailgw.smtp.addresses import Address, AddressError, parse_rcpt_to
 from mailgw.smtp.throttle import SubmissionThrottles
 from mailgw.store.writer import StoreUnavailable
 
@@ -183,6 +184,25 @@ class GatewaySMTP(SMTP):
         self.info.helo = hostname
         session.host_name = hostname
         return f"250 {self.hostname}"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.ctx.config.submission.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        try:
+            rcpt = parse_rcpt_to(self.raw_path, utf8=bool(envelope.smtp_utf8))
+        except AddressError as exc:
+            return replies.format_reply(replies.BAD_ADDRESS, why=exc.text)
+        refusal = self.refuse_recipient(envelope, rcpt)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(str(rcpt))
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RECIPIENT_OK
+
+    def refuse_recipient(self, envelope: Envelope, rcpt: Address) -> str | None:
+        """The reply refusing `rcpt` on this listener, or None to accept it."""
+        raise NotImplementedError
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         started = time.monotonic()

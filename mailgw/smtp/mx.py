@@ -14,7 +14,7 @@ import logging
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailgw.smtp import replies
-from mailgw.smtp.addresses import AddressError, is_internal, parse_mail_from, parse_rcpt_to
+from mailgw.smtp.addresses import Address, AddressError, is_internal, parse_mail_from
 from mailgw.smtp.edge import EdgeContext, GatewaySMTP
 
 log = logging.getLogger("mailgw.mx")
@@ -51,21 +51,11 @@ class MXSMTP(GatewaySMTP):
         envelope.mail_options.extend(mail_options)
         return replies.SENDER_OK
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
-        if len(envelope.rcpt_tos) >= self.ctx.config.submission.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS
-        try:
-            rcpt = parse_rcpt_to(self.raw_path, utf8=bool(envelope.smtp_utf8))
-        except AddressError as exc:
-            return replies.format_reply(replies.BAD_ADDRESS, why=exc.text)
-        if not is_internal(rcpt.domain, self.domains):
-            log.warning("relay denied: %s -> %s (ip %s)", envelope.mail_from, rcpt,
-                        self.info.peer_ip)
-            return replies.RELAY_DENIED
-        envelope.rcpt_tos.append(str(rcpt))
-        envelope.rcpt_options.extend(rcpt_options)
-        return replies.RECIPIENT_OK
+    def refuse_recipient(self, envelope: Envelope, rcpt: Address) -> str | None:
+        if is_internal(rcpt.domain, self.domains):
+            return None
+        log.warning("relay denied: %s -> %s (ip %s)", envelope.mail_from, rcpt, self.info.peer_ip)
+        return replies.RELAY_DENIED
 
     def envelope_sender(self, envelope: Envelope) -> str:
         sender = str(envelope.mail_from)

@@ -27,7 +27,7 @@ from mailgw.auth import AuthenticationUnavailable, Authenticator
 from mailgw.config import Config
 from mailgw.pipeline.runner import Pipeline
 from mailgw.smtp import replies
-from mailgw.smtp.addresses import AddressError, parse_mail_from, parse_rcpt_to
+from mailgw.smtp.addresses import Address, AddressError, parse_mail_from
 from mailgw.smtp.edge import DiskSpace, EdgeContext, GatewaySMTP
 from mailgw.smtp.throttle import SubmissionThrottles
 
@@ -184,16 +184,7 @@ class SubmissionSMTP(GatewaySMTP):
         envelope.mail_options.extend(mail_options)
         return replies.SENDER_OK
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
-        if len(envelope.rcpt_tos) >= self.ctx.config.submission.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS
-        try:
-            rcpt = str(parse_rcpt_to(self.raw_path, utf8=bool(envelope.smtp_utf8)))
-        except AddressError as exc:
-            return replies.format_reply(replies.BAD_ADDRESS, why=exc.text)
+    def refuse_recipient(self, envelope: Envelope, rcpt: Address) -> str | None:
         # Relaying is for authenticated users and trusted hosts only; check_auth_needed has
         # already refused everyone else before RCPT.
-        envelope.rcpt_tos.append(rcpt)
-        envelope.rcpt_options.extend(rcpt_options)
-        return replies.RECIPIENT_OK
+        return None
