@@ -93,7 +93,7 @@ def retry_cmd(ctx: Ctx, queue_id: str | None, all_: bool) -> None:
 @pass_ctx
 def delete_cmd(ctx: Ctx, queue_id: str) -> None:
     """Stop delivering a message; its open recipients are marked deleted (no bounce)."""
-    with store_session(ctx) as s:
+    with store_session(ctx, (admin.HeldError,)) as s:
         try:
             n = admin.delete(s, queue_id)
         except LookupError:

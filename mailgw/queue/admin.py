@@ -100,14 +100,22 @@ def retry(session: Session, queue_id: str | None = None) -> int:
     return int(res.rowcount)  # type: ignore[attr-defined]
 
 
+class HeldError(ValueError):
+    """The operator asked the queue to do what only the quarantine commands may do."""
+
+
 def delete(session: Session, queue_id: str, by: str = "operator") -> int:
     """Stop delivering a message: its open recipients become "deleted" (recorded, no bounce).
 
-    Returns the number of recipients deleted; LookupError if the id is unknown.
+    Returns the number of recipients deleted; LookupError if the id is unknown, HeldError for a
+    quarantined message (its fate belongs in the violation register: `mailgw quarantine delete`).
     """
     m = session.scalars(select(Message).where(Message.queue_id == queue_id)).one_or_none()
     if m is None:
         raise LookupError(queue_id)
+    if m.status == "quarantined":
+        raise HeldError(f"{queue_id} is held in quarantine; use `mailgw quarantine delete` "
+                        "(it records who and why in the violation register)")
     now = utcnow()
     res = session.execute(
         update(QueueEntry)

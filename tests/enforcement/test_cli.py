@@ -108,6 +108,9 @@ def test_quarantine_commands(filled, db_url, tmp_path) -> None:
     assert held["reference"] == refs[2] and "MẬT" in held["evidence_summary"]
     code, out = run(db_url, tmp_path, "quarantine", "show", refs[2])
     assert code == 0 and "Subject: Thu" in out
+    # The queue commands must not dispose of held mail behind the register's back.
+    code, out = run(db_url, tmp_path, "queue", "delete", held["queue_id"])
+    assert code == 1 and "mailgw quarantine delete" in out
     code, out = run(db_url, tmp_path, "quarantine", "release", refs[2])
     assert code != 0 and "--reason" in out  # the reason is required
     code, out = run(db_url, tmp_path, "quarantine", "release", held["queue_id"], "--reason",
