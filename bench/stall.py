@@ -1,0 +1,131 @@
+"""Do large messages stall other sessions? Small-message latency alone, then beside big ones.
+
+    python bench/stall.py [--large 4] [--large-mb 20] [--messages 200] [--processes 2]
+
+One gateway (`mailgw serve`, SQLite, delivery to a discarding sink), driven over STARTTLS + AUTH
+by the python driver of bench/load.py. Phase 1 measures the acceptance latency (end of DATA to
+250) of small 10 KB messages alone; phase 2 measures the same load while `--large` clients keep
+sending `--large-mb` messages (a PDF and incompressible data, as scanned attachments are) one
+after the other. It prints p50/p99 of both phases and their ratio. A figure, not a test: a busy
+machine inflates every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import load as lb  # bench/load.py: gateway, sink and driver
+
+
+def big_message(megabytes: int) -> bytes:
+    """A message of about `megabytes` MB: text, a small PDF, then base64 of random bytes."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    msg = EmailMessage()
+    msg["From"] = lb.USER
+    msg["To"] = lb.RCPT
+    msg["Subject"] = "Ho so quet (anh chup)"
+    msg.set_content("Kính gửi anh chị, xin gửi hồ sơ quét.\n")
+    msg.add_attachment(lb.make_pdf(2000), maintype="application", subtype="pdf",
+                       filename="to-trinh.pdf")
+    msg.add_attachment(os.urandom(megabytes * 1024 * 1024 * 3 // 4), maintype="image",
+                       subtype="jpeg", filename="ho-so-quet.jpg")
+    return msg.as_bytes(policy=SMTP)
+
+
+async def _send_big(port: int, body: bytes, stop: threading.Event, sent: list[float]) -> None:
+    import aiosmtplib
+
+    while not stop.is_set():
+        smtp = aiosmtplib.SMTP(hostname=lb.HOST, port=port, timeout=300, start_tls=True,
+                               tls_context=lb.client_tls_context(), validate_certs=False)
+        try:
+            await smtp.connect()
+            await smtp.login(lb.USER, lb.PASSWORD)
+            t = time.perf_counter()
+            await smtp.sendmail(lb.USER, [lb.RCPT], body)
+            sent.append(time.perf_counter() - t)
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            lb.say(f"[large] {type(exc).__name__}: {str(exc)[:80]}")
+            smtp.close()
+            await asyncio.sleep(0.5)
+
+
+def _big_senders(port: int, n: int, body: bytes, stop: threading.Event,
+                 sent: list[float]) -> threading.Thread:
+    async def main() -> None:
+        await asyncio.gather(*(_send_big(port, body, stop, sent) for _ in range(n)))
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    return thread
+
+
+def _pct(values: list[float], p: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(len(values) * p))] * 1000
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--messages", type=int, default=200, help="small messages per phase")
+    p.add_argument("--concurrency", type=int, default=5, help="small-message sessions")
+    p.add_argument("--large", type=int, default=4, help="clients sending large messages")
+    p.add_argument("--large-mb", type=int, default=20, help="size of each large message")
+    p.add_argument("--processes", type=int, default=2, help="gateway.processes")
+    args = p.parse_args()
+    # What bench/load.py's Gateway and driver read from their own options.
+    largs = lb.parse_args(["--processes", str(args.processes), "--concurrency",
+                           str(args.concurrency), "--per-session", "10"])
+    template = lb.build_message(10240, lb.USER)
+    big = big_message(args.large_mb)
+    sink = lb.CountingServer("sink").start()
+    gateway = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailgw-stall-") as tmp:
+            gateway = lb.Gateway(Path(tmp), largs, sink.port)
+            gateway.add_user()
+            gateway.start()
+            lb.say(f"[stall] phase 1: {args.messages} small messages alone")
+            alone = lb.run_python_load(gateway.port, args.messages, largs, template, lb.USER,
+                                       True, True, 600)
+            stop, sent = threading.Event(), []
+            lb.say(f"[stall] phase 2: the same beside {args.large} clients sending "
+                   f"{len(big) / 1e6:.1f} MB messages")
+            thread = _big_senders(gateway.port, args.large, big, stop, sent)
+            time.sleep(2)  # let the big transfers get going
+            beside = lb.run_python_load(gateway.port, args.messages, largs, template, lb.USER,
+                                        True, True, 600)
+            stop.set()
+            thread.join(600)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        sink.stop()
+    a, b = alone.latencies, beside.latencies
+    print(f"small-message acceptance latency, {args.concurrency} sessions, "
+          f"{args.processes} gateway processes, load average {os.getloadavg()[0]:.2f}:")
+    print(f"  alone:                      p50 {_pct(a, 0.5):7.1f} ms  p99 {_pct(a, 0.99):7.1f} ms"
+          f"  ({alone.accepted} accepted, {alone.failed} failed)")
+    print(f"  beside {args.large} x {len(big) / 1e6:.0f} MB senders: p50 {_pct(b, 0.5):7.1f} ms"
+          f"  p99 {_pct(b, 0.99):7.1f} ms  ({beside.accepted} accepted, {beside.failed} failed)")
+    if sent:
+        print(f"  large messages accepted meanwhile: {len(sent)}, "
+              f"median {statistics.median(sent):.1f} s each")
+    print(f"  p99 ratio beside / alone: {_pct(b, 0.99) / _pct(a, 0.99):.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
