@@ -128,6 +128,14 @@ def split_nameservers(items: list[str]) -> tuple[list[str], int]:
     return hosts, port
 
 
+def _reserved_empty(key: str, v: Any) -> str:
+    """A key of a part that is not built yet: refuse a value rather than ignore it silently."""
+    if _str(key, v):
+        raise ConfigError(f"{key}: the IMAP proxy is not available in this version; "
+                          "leave it empty")
+    return ""
+
+
 def _choice(*choices: str) -> Callable[[str, Any], str]:
     def check(key: str, v: Any) -> str:
         if v not in choices:
@@ -302,7 +310,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "listen": Key(["127.0.0.1:2143"], "IMAP proxy addresses with STARTTLS.", _listen_list),
         "listen_tls": Key(["127.0.0.1:2993"], "IMAP proxy addresses with implicit TLS.",
                           _listen_list),
-        "upstream": Key("", "host:port of the mailbox server; empty: proxy off.", _str),
+        "upstream": Key("", "host:port of the mailbox server; empty: proxy off. (The IMAP proxy "
+                        "is not built yet: these keys are reserved, a value is refused.)",
+                        _reserved_empty),
     },
     "delivery": {
         "default": Key("maildir:var/delivered", "Next hop for domains without a route: "
