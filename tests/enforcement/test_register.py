@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import time
 
 import pytest
 from sqlalchemy import delete, update
@@ -18,9 +19,12 @@ EVIDENCE = [{"part": "attachment qd.pdf", "signal": "document_number",
              "text": "Số: 2445/QĐ-UBND"}]
 
 
-def add(engine, n: int, sender: str = "nguyenvana.stc@phutho.gov.vn") -> list[str]:
+def add(engine, n: int, sender: str = "nguyenvana.stc@phutho.gov.vn",
+        pause: float = 0.0) -> list[str]:
     refs = []
     for i in range(n):
+        if i and pause:
+            time.sleep(pause)
         with session_factory(engine).begin() as s:
             v = register.append(
                 s, direction="outbound", sender=sender, auth_user=sender, unit="stc",
@@ -122,7 +126,9 @@ def test_records_cut_off_the_end_are_caught_against_a_kept_head(engine) -> None:
 def _writer(url: str, n: int, name: str, start: multiprocessing.synchronize.Barrier) -> None:
     engine = make_engine(url, "NORMAL")
     start.wait(30)  # both processes are ready: they append at the same time
-    add(engine, n, sender=f"{name}@phutho.gov.vn")
+    # A short pause between appends gives the other writer its turn: SQLite's busy handler
+    # polls, so without it one process may commit all its records before the other wakes.
+    add(engine, n, sender=f"{name}@phutho.gov.vn", pause=0.05)
     engine.dispose()
 
 
