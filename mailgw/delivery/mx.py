@@ -88,7 +88,8 @@ class MxResolver:
 async def send(resolver: MxResolver, domain: str, mail_from: str, recipients: Sequence[str],
                content: bytes, *, port: int = 25, helo: str, require_tls: bool = False,
                connect_timeout: float = 30.0, command_timeout: float = 300.0,
-               tls_context: ssl.SSLContext | None = None) -> tuple[dict[str, Result], str]:
+               tls_context: ssl.SSLContext | None = None,
+               cache: smtp.ConnectionCache | None = None) -> tuple[dict[str, Result], str]:
     """Deliver to `domain`'s mail hosts; per-recipient Results and the host that answered."""
 
     def all_(result: Result) -> dict[str, Result]:
@@ -116,7 +117,8 @@ async def send(resolver: MxResolver, domain: str, mail_from: str, recipients: Se
                                           require_tls=require_tls,
                                           connect_timeout=connect_timeout,
                                           command_timeout=command_timeout,
-                                          tls_context=tls_context, raise_on_connect_failure=True)
+                                          tls_context=tls_context, raise_on_connect_failure=True,
+                                          cache=cache)
             except smtp.ConnectFailed as exc:
                 tried.append(str(exc))
                 continue

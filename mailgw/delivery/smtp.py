@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import Sequence
 
 import aiosmtplib
@@ -31,23 +32,127 @@ class ConnectFailed(Exception):
     """The host could not be reached or did not greet us (try the next MX host)."""
 
 
+class ConnectionCache:
+    """Idle SMTP sessions per next hop, reused for the next message (as Postfix's connection
+    cache does): a new TCP connection, greeting, EHLO and STARTTLS per message would cost more
+    than the message itself. A session is handed to one sender at a time, checked with RSET
+    before reuse, and closed after `idle_seconds` unused or `max_uses` messages."""
+
+    def __init__(self, idle_seconds: float = 5.0, max_uses: int = 100) -> None:
+        self.idle_seconds = idle_seconds
+        self.max_uses = max_uses
+        self._idle: dict[tuple[str, int], list[tuple[aiosmtplib.SMTP, float, int]]] = {}
+        self._uses: dict[int, int] = {}
+
+    def sweep(self) -> None:
+        """Close sessions idle for longer than `idle_seconds`."""
+        self._sweep(time.monotonic())
+
+    def _sweep(self, now: float) -> None:
+        for key, items in list(self._idle.items()):
+            keep = []
+            for client, since, uses in items:
+                if now - since > self.idle_seconds or not client.is_connected:
+                    client.close()
+                    self._uses.pop(id(client), None)
+                else:
+                    keep.append((client, since, uses))
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
+
+    async def take(self, host: str, port: int) -> aiosmtplib.SMTP | None:
+        """A live idle session to host:port, or None."""
+        self._sweep(time.monotonic())
+        items = self._idle.get((host, port))
+        while items:
+            client, _, uses = items.pop()
+            try:
+                # The server may have dropped it meanwhile; RSET also clears any half
+                # transaction (a message whose recipients were all refused).
+                await client.rset(timeout=5.0)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                client.close()
+                continue
+            self._uses[id(client)] = uses
+            return client
+        return None
+
+    def put(self, host: str, port: int, client: aiosmtplib.SMTP) -> None:
+        """Keep a session that just finished a transaction cleanly."""
+        uses = self._uses.pop(id(client), 0) + 1
+        if not client.is_connected or uses >= self.max_uses:
+            client.close()
+            return
+        self._idle.setdefault((host, port), []).append((client, time.monotonic(), uses))
+
+    def discard(self, client: aiosmtplib.SMTP) -> None:
+        """Forget a session taken from the cache that failed."""
+        self._uses.pop(id(client), None)
+        client.close()
+
+    def close_all(self) -> None:
+        for items in self._idle.values():
+            for client, _, _ in items:
+                client.close()
+        self._idle.clear()
+        self._uses.clear()
+
+
 async def send(host: str, port: int, mail_from: str, recipients: Sequence[str], content: bytes,
                *, helo: str, require_tls: bool = False, connect_timeout: float = 30.0,
                command_timeout: float = 300.0, tls_context: ssl.SSLContext | None = None,
-               raise_on_connect_failure: bool = False) -> dict[str, Result]:
+               raise_on_connect_failure: bool = False,
+               cache: ConnectionCache | None = None) -> dict[str, Result]:
     """Deliver `content` to `recipients` via host:port; one Result per recipient.
 
     With `raise_on_connect_failure`, a failure before the server's greeting and EHLO raises
     ConnectFailed instead of returning temporary results (the mx transport then tries the next
-    host).
+    host). With `cache`, an idle session to the same host is reused and this one is kept.
     """
     remote = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-    client = aiosmtplib.SMTP(hostname=host, port=port, local_hostname=helo,
-                             timeout=command_timeout, start_tls=False, validate_certs=False)
 
     def all_(result: Result) -> dict[str, Result]:
         return dict.fromkeys(recipients, result)
 
+    client = await cache.take(host, port) if cache is not None else None
+    if client is None:
+        opened = await _open(host, port, remote, helo=helo, require_tls=require_tls,
+                             connect_timeout=connect_timeout, command_timeout=command_timeout,
+                             tls_context=tls_context,
+                             raise_on_connect_failure=raise_on_connect_failure)
+        if isinstance(opened, Result):
+            return all_(opened)
+        client = opened
+    drop = cache.discard if cache is not None else _close
+    try:
+        results = await _transaction(client, remote, mail_from, recipients, content)
+    except aiosmtplib.SMTPResponseException as exc:
+        drop(client)
+        return all_(from_reply(exc.code, exc.message, remote))
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        drop(client)
+        return all_(temporary(f"conversation with {remote}: {_describe(exc)}", remote))
+    except BaseException:
+        drop(client)
+        raise
+    if cache is not None:
+        cache.put(host, port, client)
+    else:
+        await _quit(client)
+        client.close()
+    return results
+
+
+async def _open(host: str, port: int, remote: str, *, helo: str, require_tls: bool,
+                connect_timeout: float, command_timeout: float,
+                tls_context: ssl.SSLContext | None,
+                raise_on_connect_failure: bool) -> aiosmtplib.SMTP | Result:
+    """A new session, greeted, EHLO'd and upgraded to TLS when offered; else why not."""
+    client = aiosmtplib.SMTP(hostname=host, port=port, local_hostname=helo,
+                             timeout=command_timeout, start_tls=False, validate_certs=False)
+    ready = False
     try:
         try:
             await asyncio.wait_for(client.connect(timeout=connect_timeout), connect_timeout)
@@ -56,28 +161,25 @@ async def send(host: str, port: int, mail_from: str, recipients: Sequence[str], 
             why = _describe(exc)
             if raise_on_connect_failure:
                 raise ConnectFailed(f"connect to {remote}: {why}") from exc
-            return all_(temporary(f"connect to {remote}: {why}", remote))
+            return temporary(f"connect to {remote}: {why}", remote)
         if client.supports_extension("starttls"):
             try:
                 await client.starttls(tls_context=tls_context or _client_tls_context())
                 await client.ehlo()
             except aiosmtplib.SMTPResponseException as exc:
                 # A failed upgrade leaves the session in an unknown state: try again later.
-                return all_(temporary(f"STARTTLS failed at {remote}: {exc.code} {exc.message}",
-                                      remote))
+                return temporary(f"STARTTLS failed at {remote}: {exc.code} {exc.message}",
+                                 remote)
         elif require_tls:
             # Temporary, not permanent: the next hop may offer TLS again after a fix.
-            return all_(temporary(f"TLS is required but {remote} does not offer STARTTLS",
-                                  remote))
-        return await _transaction(client, remote, mail_from, recipients, content)
-    except ConnectFailed:
-        raise
-    except aiosmtplib.SMTPResponseException as exc:
-        return all_(from_reply(exc.code, exc.message, remote))
+            return temporary(f"TLS is required but {remote} does not offer STARTTLS", remote)
+        ready = True
+        return client
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-        return all_(temporary(f"conversation with {remote}: {_describe(exc)}", remote))
+        return temporary(f"conversation with {remote}: {_describe(exc)}", remote)
     finally:
-        client.close()
+        if not ready:
+            client.close()
 
 
 async def _transaction(client: aiosmtplib.SMTP, remote: str, mail_from: str,
@@ -107,7 +209,6 @@ async def _transaction(client: aiosmtplib.SMTP, remote: str, mail_from: str,
         if 200 <= r.code < 300:
             accepted.append(rcpt)
     if not accepted:
-        await _quit(client)
         return results
     try:
         reply = await client.data(content)
@@ -116,8 +217,11 @@ async def _transaction(client: aiosmtplib.SMTP, remote: str, mail_from: str,
         outcome = from_reply(exc.code, exc.message, remote)
     for rcpt in accepted:
         results[rcpt] = outcome
-    await _quit(client)
     return results
+
+
+def _close(client: aiosmtplib.SMTP) -> None:
+    client.close()
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

@@ -106,6 +106,8 @@ class DeliveryService:
         self._writer: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
+        # Idle sessions to next hops, reused for the next message to the same host.
+        self._connections = smtp.ConnectionCache()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -143,6 +145,7 @@ class DeliveryService:
             # Interrupted transfers: due again at once, here or on another node.
             await asyncio.to_thread(self._release, list(self._inflight))
             self._inflight.clear()
+        self._connections.close_all()
 
     def wake(self) -> None:
         """Look for due mail now (fresh mail goes out without waiting for the next poll).
@@ -180,6 +183,7 @@ class DeliveryService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), self.poll_interval)
             self._event.clear()
+            self._connections.sweep()
 
     async def _claim_and_spawn(self, limit: int) -> int:
         claimed, messages = await asyncio.to_thread(self._claim, limit)
@@ -273,7 +277,7 @@ class DeliveryService:
                 str(hop)
         common = {"helo": self.hostname, "require_tls": d.require_tls,
                   "connect_timeout": d.connect_timeout, "command_timeout": d.command_timeout,
-                  "tls_context": self.tls_context}
+                  "tls_context": self.tls_context, "cache": self._connections}
         if hop.kind == "smtp":
             res = await smtp.send(hop.host, hop.port, mail_from, recipients, content, **common)
             return res, f"{hop.host}:{hop.port}"

@@ -71,17 +71,29 @@ class Sink:
         self.port = port
         self.tls_context = tls_context
         self.server: asyncio.Server | None = None
+        self.connections: list[SMTP] = []  # one per TCP connection accepted
+
+    def _protocol(self) -> SMTP:
+        proto = SMTP(self.handler, hostname="sink.test", tls_context=self.tls_context,
+                     require_starttls=False, decode_data=False)
+        self.connections.append(proto)
+        return proto
+
+    def drop_connections(self) -> None:
+        """Close every open connection from the server side (as an idle timeout would)."""
+        for proto in self.connections:
+            if proto.transport is not None:
+                proto.transport.close()
 
     async def start(self) -> Sink:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: SMTP(self.handler, hostname="sink.test", tls_context=self.tls_context,
-                         require_starttls=False, decode_data=False),
-            "127.0.0.1", self.port, reuse_address=True)
+        self.server = await loop.create_server(self._protocol, "127.0.0.1", self.port,
+                                               reuse_address=True)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:
+        self.drop_connections()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()

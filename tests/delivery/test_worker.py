@@ -313,3 +313,25 @@ async def test_entries_of_a_crashed_node_are_replayed_after_its_lease(engine, si
     finally:
         await svc.stop()
     assert sink.copies_for("a@example.org") == 1
+
+
+async def test_one_connection_serves_consecutive_messages(engine, sink, tmp_path):
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop, concurrency=1), engine, "n1",
+                          poll_interval=0.1)
+    await svc.start()
+    try:
+        first = [enqueue(engine, [f"r{i}@example.org"]) for i in range(5)]
+        svc.wake()
+        await wait_for(lambda: all(message(engine, q).status == "done" for q in first))
+        assert len(sink.connections) == 1  # cached and reused, with RSET in between
+        # The next hop drops idle connections: the next message opens a new one.
+        sink.drop_connections()
+        await asyncio.sleep(0.1)
+        later = enqueue(engine, ["late@example.org"])
+        svc.wake()
+        await wait_for(_done(engine, later))
+    finally:
+        await svc.stop()
+    assert len(sink.connections) == 2
+    assert entries(engine, later)["late@example.org"].attempts == 1
+    assert [sink.copies_for(f"r{i}@example.org") for i in range(5)] == [1] * 5
