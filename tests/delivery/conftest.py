@@ -38,6 +38,7 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     rcpt_seen: list[str] = field(default_factory=list)
     tls_seen: list[bool] = field(default_factory=list)  # per accepted DATA: was it over TLS?
+    data_delay: float = 0.0
 
     def reply_for(self, address: str) -> str:
         r = self.rcpt_replies.get(address, "250 2.1.5 Ok")
@@ -54,6 +55,8 @@ class SinkHandler:
         return reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)  # a slow next hop
         if self.data_reply.startswith("250"):
             # aiosmtpd reports the null sender as "<>".
             mail_from = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)

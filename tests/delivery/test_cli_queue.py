@@ -70,3 +70,14 @@ def test_unknown_ids_and_bad_usage_exit_1_with_one_line(engine, db_url, tmp_path
         assert out.exit_code == 1, (args, out.output)
         lines = out.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("mailgw: "), out.output
+
+
+def test_show_names_the_parked_stage(engine, db_url, tmp_path):
+    qid = enqueue(engine, ["a@example.org"])
+    with session_factory(engine).begin() as s:
+        store.park(s, "n1", message(engine, qid).id, "transform", "DkimError: no key")
+    out = _run(db_url, tmp_path, "show", qid)
+    assert "parked:" in out.output and "stage transform: DkimError: no key" in out.output
+    assert qid in _run(db_url, tmp_path, "list", "--status", "parked").output
+    assert _run(db_url, tmp_path, "retry", qid).exit_code == 0
+    assert message(engine, qid).status == "accepted" and message(engine, qid).parked_stage is None

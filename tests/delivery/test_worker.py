@@ -335,3 +335,24 @@ async def test_one_connection_serves_consecutive_messages(engine, sink, tmp_path
     assert len(sink.connections) == 2
     assert entries(engine, later)["late@example.org"].attempts == 1
     assert [sink.copies_for(f"r{i}@example.org") for i in range(5)] == [1] * 5
+
+
+async def test_a_long_transfer_keeps_its_lease(engine, sink, tmp_path):
+    # The transfer outlasts the lease several times over; the heartbeat renews it, so the other
+    # node, polling all the while, never takes the entry.
+    sink.handler.data_delay = 2.0
+    config = plain_config(tmp_path, default=sink.hop)
+    nodes = [DeliveryService(config, engine, f"node{n}", poll_interval=0.05, lease_seconds=0.6)
+             for n in (1, 2)]
+    for n in nodes:
+        await n.start()
+    try:
+        qid = enqueue(engine, ["slow@example.org"])
+        for n in nodes:
+            n.wake()
+        await wait_for(_done(engine, qid), what="delivered")
+    finally:
+        for n in nodes:
+            await n.stop()
+    assert sink.copies_for("slow@example.org") == 1
+    assert entries(engine, qid)["slow@example.org"].attempts == 1
