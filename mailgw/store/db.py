@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +43,102 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL", **kwargs: Any) -> En
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if db_path and db_path != ":memory:":
+            _queue_writers(engine, Path(db_path))
+        else:
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+class _WriterQueue:
+    """One writer at a time per database, across threads and processes, without polling.
+
+    SQLite makes a second writer wait in its busy handler, which sleeps in steps of up to
+    100 ms; under load (the store writers, delivery claims and results of every process) much
+    of the time went there. Waiting on a lock and an flock instead wakes the next writer as
+    soon as the previous one commits. One per process: an flock belongs to the open file, and
+    a forked child must not share its parent's.
+    """
+
+    WAIT = 60.0  # past this, fail as SQLite's busy timeout would, rather than hang
+
+    def __init__(self, path: Path) -> None:
+        self.thread_lock = threading.Lock()
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def acquire(self) -> None:
+        if not self.thread_lock.acquire(timeout=self.WAIT):
+            raise TimeoutError("database is locked (waited too long for another writer)")
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.thread_lock.release()
+
+
+_WRITER_QUEUES: dict[tuple[str, int], _WriterQueue] = {}
+_WRITER_QUEUES_LOCK = threading.Lock()
+
+
+def _writer_queue(db_path: Path) -> _WriterQueue:
+    key = (str(db_path.resolve()), os.getpid())
+    with _WRITER_QUEUES_LOCK:
+        if key not in _WRITER_QUEUES:
+            _WRITER_QUEUES[key] = _WriterQueue(db_path.with_name(db_path.name + ".lock"))
+        return _WRITER_QUEUES[key]
+
+
+def _queue_writers(engine: Engine, db_path: Path) -> None:
+    """Every transaction of `engine`: take the writer queue, BEGIN IMMEDIATE, ..., then release
+    after COMMIT or ROLLBACK (or when the connection goes back to the pool or dies).
+
+    IMMEDIATE takes SQLite's write lock up front, so two writers never deadlock on upgrade. The
+    hooks are on this engine's own dialect object and pool: nothing global is changed.
+    """
+    holders: set[int] = set()
+    dialect: Any = engine.dialect
+    do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+    def done(dbapi_conn: Any) -> None:
+        if id(dbapi_conn) in holders:
+            holders.discard(id(dbapi_conn))
+            _writer_queue(db_path).release()
+
+    def begin(dbapi_conn: Any) -> None:
+        _writer_queue(db_path).acquire()
+        holders.add(id(dbapi_conn))
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            done(dbapi_conn)
+            raise
+
+    def commit(dbapi_conn: Any) -> None:
+        try:
+            do_commit(dbapi_conn)
+        finally:
+            done(dbapi_conn)
+
+    def rollback(dbapi_conn: Any) -> None:
+        try:
+            do_rollback(dbapi_conn)
+        finally:
+            done(dbapi_conn)
+
+    dialect.do_begin = begin
+    dialect.do_commit = commit
+    dialect.do_rollback = rollback
+    for name in ("checkin", "invalidate", "close"):
+        event.listen(engine, name, lambda dbapi_conn, *_: done(dbapi_conn))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
