@@ -1,46 +1,57 @@
-"""The login cache: successes are remembered for the TTL, failures never are."""
+"""The login cache in front of the real local authenticator, on SQLite and PostgreSQL:
+successes are remembered for the TTL, failures never are, the password itself is never kept."""
 
 from __future__ import annotations
 
-from mailgw.auth.base import AuthResult
+from sqlalchemy.orm import Session
+
+from mailgw.auth import LocalAuthenticator
 from mailgw.auth.cache import CachingAuthenticator
+from mailgw.config import load
+from mailgw.store.db import session_factory
+from mailgw.users import add_user, set_password
+
+OLD, NEW = "mat-khau-cu-2026", "mat-khau-moi-2026"
+USER = "a@phutho.gov.vn"
 
 
-class CountingBackend:
-    """A stand-in password backend (not one of ours): one account, counts its checks."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def authenticate(self, login: str, password: str) -> AuthResult | None:
-        self.calls += 1
-        if (login, password) == ("a@phutho.gov.vn", "dung"):
-            return AuthResult("a@phutho.gov.vn", frozenset({"a@phutho.gov.vn"}))
-        return None
-
-    async def addresses_for(self, address: str) -> set[str]:
-        return {address}
+def make(engine, now: list[float], ttl: float = 60, max_entries: int = 100):
+    with Session(engine) as s, s.begin():
+        add_user(s, USER, OLD)
+    local = LocalAuthenticator(session_factory(engine), load(environ={}))
+    return CachingAuthenticator(local, ttl=ttl, max_entries=max_entries, clock=lambda: now[0])
 
 
-async def test_success_is_cached_until_the_ttl_and_failures_are_not() -> None:
+def change_password(engine, password: str) -> None:
+    with Session(engine) as s, s.begin():
+        set_password(s, USER, password)
+
+
+async def test_a_success_is_remembered_until_the_ttl(engine) -> None:
     now = [0.0]
-    backend = CountingBackend()
-    cache = CachingAuthenticator(backend, ttl=60, clock=lambda: now[0])
-    assert (await cache.authenticate("a@phutho.gov.vn", "dung")) is not None
-    assert (await cache.authenticate("a@phutho.gov.vn", "dung")) is not None
-    assert backend.calls == 1
-    # A wrong password is always checked, never served from the cache.
-    assert await cache.authenticate("a@phutho.gov.vn", "sai") is None
-    assert await cache.authenticate("a@phutho.gov.vn", "sai") is None
-    assert backend.calls == 3
+    cache = make(engine, now)
+    assert await cache.authenticate(USER, OLD) is not None
+    change_password(engine, NEW)
+    # Within the TTL the old password is still accepted: the store was not asked again.
+    now[0] = 59
+    assert await cache.authenticate(USER, OLD) is not None
+    assert await cache.authenticate(USER, NEW) is not None  # a miss asks the store
     now[0] = 61
-    assert (await cache.authenticate("a@phutho.gov.vn", "dung")) is not None
-    assert backend.calls == 4
+    assert await cache.authenticate(USER, OLD) is None  # expired: the store says no
 
 
-async def test_the_cache_is_bounded_and_keeps_no_password() -> None:
-    backend = CountingBackend()
-    cache = CachingAuthenticator(backend, ttl=60, max_entries=1)
-    await cache.authenticate("a@phutho.gov.vn", "dung")
-    assert all(b"dung" not in key for key in cache._entries)
+async def test_failures_are_never_cached(engine) -> None:
+    now = [0.0]
+    cache = make(engine, now)
+    assert await cache.authenticate(USER, NEW) is None
+    change_password(engine, NEW)
+    # Had the failure been cached, the right password would still be refused here.
+    assert await cache.authenticate(USER, NEW) is not None
+
+
+async def test_the_cache_is_bounded_and_keeps_no_password(engine) -> None:
+    cache = make(engine, [0.0], max_entries=1)
+    await cache.authenticate(USER, OLD)
+    await cache.authenticate(USER.upper(), OLD)
     assert len(cache._entries) == 1
+    assert all(OLD.encode() not in key for key in cache._entries)
