@@ -33,13 +33,14 @@ from mailgw.pipeline.mail import Mail, SessionInfo
 from mailgw.pipeline.outcome import StageReject
 from mailgw.pipeline.runner import Pipeline
 from mailgw.smtp import replies
-from mailgw.smtp.addresses import Address, AddressError, parse_rcpt_to
+from mailgw.smtp.addresses import Address, AddressError, parse_mail_from, parse_rcpt_to
 from mailgw.smtp.throttle import SubmissionThrottles
 from mailgw.store.writer import StoreUnavailable
 
 log = logging.getLogger("mailgw.smtp")
 translog = logging.getLogger("mailgw.transaction")
 
+NULL_SENDER = "<>"
 _FORBIDDEN_IN_ARGS = ("\x00", "\r", "\n")
 
 
@@ -192,6 +193,35 @@ class GatewaySMTP(SMTP):
         session.host_name = hostname
         return f"250 {self.hostname}"
 
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        try:
+            parsed = parse_mail_from(self.raw_path, utf8=bool(envelope.smtp_utf8))
+        except AddressError as exc:
+            return replies.format_reply(replies.BAD_SENDER_SYNTAX, why=exc.text)
+        refusal = self.refuse_sender(session, parsed)
+        if refusal is not None:
+            return refusal
+        if self.ctx.disk.is_low():
+            return replies.LOW_DISK
+        user = self.rate_user()
+        if self.ctx.throttles.message_wait(user, self.info.peer_ip) > 0:
+            log.warning("rate limit: user=%s ip=%s", user or "-", self.info.peer_ip)
+            return replies.RATE_LIMITED
+        # aiosmtpd needs a true value to know MAIL was given; `<>` stands for the null sender.
+        envelope.mail_from = NULL_SENDER if parsed is None else parsed.key
+        envelope.mail_options.extend(mail_options)
+        return replies.SENDER_OK
+
+    def refuse_sender(self, session: Session, sender: Address | None) -> str | None:
+        """The reply refusing this MAIL FROM on this listener (None: the null sender `<>`),
+        or None to accept it."""
+        raise NotImplementedError
+
+    def rate_user(self) -> str | None:
+        """Who the per-user message rate counts this transaction against (None: nobody)."""
+        return None
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.ctx.config.submission.max_recipients:
@@ -243,7 +273,8 @@ class GatewaySMTP(SMTP):
         return reply
 
     def envelope_sender(self, envelope: Envelope) -> str:
-        return str(envelope.mail_from)
+        sender = str(envelope.mail_from)
+        return "" if sender == NULL_SENDER else sender
 
 
 def _raw_path(arg: str) -> str:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import Envelope, Session
 
 from mailgw.smtp import replies
-from mailgw.smtp.addresses import Address, AddressError, is_internal, parse_mail_from
+from mailgw.smtp.addresses import Address, is_internal
 from mailgw.smtp.edge import EdgeContext, GatewaySMTP
 
 log = logging.getLogger("mailgw.mx")
-
-NULL_SENDER = "<>"
-
 
 class MXSMTP(GatewaySMTP):
     """One connection from another mail server."""
@@ -35,28 +32,11 @@ class MXSMTP(GatewaySMTP):
     async def check_auth_needed(self, caller_method: str) -> bool:
         return False
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
-        try:
-            parsed = parse_mail_from(self.raw_path, utf8=bool(envelope.smtp_utf8))
-        except AddressError as exc:
-            return replies.format_reply(replies.BAD_SENDER_SYNTAX, why=exc.text)
-        if self.ctx.disk.is_low():
-            return replies.LOW_DISK
-        if self.ctx.throttles.message_wait(None, self.info.peer_ip) > 0:
-            log.warning("rate limit: ip=%s", self.info.peer_ip)
-            return replies.RATE_LIMITED
-        # aiosmtpd needs a true value to know MAIL was given; `<>` stands for the null sender.
-        envelope.mail_from = NULL_SENDER if parsed is None else parsed.key
-        envelope.mail_options.extend(mail_options)
-        return replies.SENDER_OK
+    def refuse_sender(self, session: Session, sender: Address | None) -> str | None:
+        return None  # anyone on the internet may write, bounces (`<>`) included
 
     def refuse_recipient(self, envelope: Envelope, rcpt: Address) -> str | None:
         if is_internal(rcpt.domain, self.domains):
             return None
         log.warning("relay denied: %s -> %s (ip %s)", envelope.mail_from, rcpt, self.info.peer_ip)
         return replies.RELAY_DENIED
-
-    def envelope_sender(self, envelope: Envelope) -> str:
-        sender = str(envelope.mail_from)
-        return "" if sender == NULL_SENDER else sender

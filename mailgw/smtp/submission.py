@@ -21,13 +21,13 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import AuthResult, Envelope, Session
 
 from mailgw.auth import AuthenticationUnavailable, Authenticator
 from mailgw.config import Config
 from mailgw.pipeline.runner import Pipeline
 from mailgw.smtp import replies
-from mailgw.smtp.addresses import Address, AddressError, parse_mail_from
+from mailgw.smtp.addresses import Address
 from mailgw.smtp.edge import DiskSpace, EdgeContext, GatewaySMTP
 from mailgw.smtp.throttle import SubmissionThrottles
 
@@ -155,34 +155,23 @@ class SubmissionSMTP(GatewaySMTP):
 
     # -- handler hooks (aiosmtpd calls these with handler=self) ---------------------------
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
-        try:
-            parsed = parse_mail_from(self.raw_path, utf8=bool(envelope.smtp_utf8))
-        except AddressError as exc:
-            return replies.format_reply(replies.BAD_SENDER_SYNTAX, why=exc.text)
-        if parsed is None:  # <>: bounces do not come from mail clients
+    def refuse_sender(self, session: Session, sender: Address | None) -> str | None:
+        if sender is None:  # <>: bounces do not come from mail clients
             return replies.format_reply(replies.BAD_SENDER_SYNTAX, why="null sender")
-        sender = parsed.key
         owned = self.owned if session.authenticated else (
             self.trusted.senders if self.trusted else frozenset())
-        if sender not in owned:
-            log.warning("sender %s not owned by %s (ip %s)", sender,
+        if sender.key not in owned:
+            log.warning("sender %s not owned by %s (ip %s)", sender.key,
                         self.info.auth_user or (self.trusted and self.trusted.name),
                         self.info.peer_ip)
             return replies.SENDER_NOT_OWNED
-        if self.ctx.disk.is_low():
-            return replies.LOW_DISK
-        user_key = self.info.auth_user or (self.trusted.name if self.trusted else "")
-        if self.ctx.throttles.message_wait(user_key, self.info.peer_ip) > 0:
-            log.warning("rate limit: user=%s ip=%s", user_key, self.info.peer_ip)
-            return replies.RATE_LIMITED
         if self.trusted is not None and not session.authenticated:
             self.info.trusted_host = self.trusted.name
             self.owned = self.trusted.senders
-        envelope.mail_from = sender
-        envelope.mail_options.extend(mail_options)
-        return replies.SENDER_OK
+        return None
+
+    def rate_user(self) -> str | None:
+        return self.info.auth_user or (self.trusted.name if self.trusted else None)
 
     def refuse_recipient(self, envelope: Envelope, rcpt: Address) -> str | None:
         # Relaying is for authenticated users and trusted hosts only; check_auth_needed has
