@@ -90,7 +90,8 @@ _WRITER_QUEUES_LOCK = threading.Lock()
 
 
 def _writer_queue(db_path: Path) -> _WriterQueue:
-    key = (str(db_path.resolve()), os.getpid())
+    """`db_path` must be resolved (the caller does it once, not per transaction)."""
+    key = (str(db_path), os.getpid())
     with _WRITER_QUEUES_LOCK:
         if key not in _WRITER_QUEUES:
             _WRITER_QUEUES[key] = _WriterQueue(db_path.with_name(db_path.name + ".lock"))
@@ -104,6 +105,7 @@ def _queue_writers(engine: Engine, db_path: Path) -> None:
     IMMEDIATE takes SQLite's write lock up front, so two writers never deadlock on upgrade. The
     hooks are on this engine's own dialect object and pool: nothing global is changed.
     """
+    db_path = db_path.resolve()
     holders: set[int] = set()
     dialect: Any = engine.dialect
     do_commit, do_rollback = dialect.do_commit, dialect.do_rollback

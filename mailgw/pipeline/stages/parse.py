@@ -24,7 +24,8 @@ _HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
 
 def canonical_crlf(raw: bytes) -> tuple[bytes, int]:
     """Every bare CR and bare LF becomes CRLF; returns the bytes and how many were fixed."""
-    if b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b""):
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") == crlf == raw.count(b"\n"):  # no copy of the message to find out
         return raw, 0
     fixed, count = _BARE_NEWLINE.subn(b"\r\n", raw)
     return fixed, count
