@@ -7,20 +7,11 @@ who (`--by`, default the OS user) and why (`--reason`, required).
 
 from __future__ import annotations
 
-import getpass
-
 import click
 
 from cli.main import Ctx, UserError, pass_ctx
-from cli.store import print_json, store_session
+from cli.store import default_user, print_json, store_session
 from mailgw.violations import quarantine as q
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in this environment (container without passwd entry)
-        return "unknown"
 
 
 @click.group()
@@ -79,7 +70,7 @@ def show_cmd(ctx: Ctx, ident: str, as_json: bool) -> None:
 
 
 def _decide(ctx: Ctx, ident: str, by: str | None, reason: str, release: bool) -> None:
-    who = by or _default_user()
+    who = by or default_user()
     with store_session(ctx) as s:
         try:
             ref = (q.release if release else q.delete)(s, ident, who, reason)

@@ -7,6 +7,7 @@ a command names, become one-line user errors (exit 1), never a traceback.
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,3 +49,12 @@ def store_session(ctx: Ctx, user_errors: tuple[type[Exception], ...] = ()
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def default_user() -> str:
+    """Who runs the command, for the register; "unknown" where the system cannot say (a
+    container without a passwd entry), never a traceback."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import click
 
 from cli.main import Ctx, UserError, pass_ctx
-from cli.store import print_json, store_session
+from cli.store import default_user, print_json, store_session
 from mailgw.violations import query
 from policies import ACTIONS
 
@@ -121,9 +121,8 @@ def show_cmd(ctx: Ctx, reference: str, as_json: bool) -> None:
 @pass_ctx
 def correct_cmd(ctx: Ctx, reference: str, note: str, by: str | None) -> None:
     """Add a correction of a record (e.g. a false positive confirmed by the unit)."""
-    import getpass
 
-    who = by or getpass.getuser()
+    who = by or default_user()
     with store_session(ctx) as s:
         try:
             ref = query.correct(s, reference, who, note)

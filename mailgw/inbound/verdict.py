@@ -34,8 +34,7 @@ from mailgw.inbound.lookalike import (
     warning_text,
 )
 from mailgw.inbound.spfcheck import SpfResult, check_spf
-
-_SEVERITY = ("allow", "flag", "quarantine", "reject")
+from policies import ACTIONS  # allow < flag < quarantine < reject
 
 
 @dataclass
@@ -74,7 +73,7 @@ class InboundVerdict:
 
 def _raise(verdict: InboundVerdict, action: str, reason: str) -> None:
     verdict.reasons.append(reason)
-    if _SEVERITY.index(action) > _SEVERITY.index(verdict.action):
+    if ACTIONS.index(action) > ACTIONS.index(verdict.action):
         verdict.action = action
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailgw.smtp.addresses import AddressError, parse_address
+from mailgw.auth.base import normalise_login
 
 if TYPE_CHECKING:
     from mailgw.config import Config
@@ -52,13 +52,7 @@ def login_key(login: str, default_domain: str | None = None) -> str:
     name) must share one counter, or an attacker gets a fresh budget per spelling. What does not
     parse is counted lower-cased and cut to a bounded length (it can never log in anyway).
     """
-    text = login.strip()
-    if "@" not in text and default_domain:
-        text = f"{text}@{default_domain}"
-    try:
-        return parse_address(text, utf8=True).key
-    except AddressError:
-        return text.lower()[:320]
+    return normalise_login(login, default_domain) or login.strip().lower()[:320]
 
 
 @dataclass

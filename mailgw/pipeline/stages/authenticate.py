@@ -15,13 +15,12 @@ from mailgw.inbound import InboundChecker
 from mailgw.pipeline.mail import Mail
 from mailgw.pipeline.outcome import StageReject
 from mailgw.smtp import replies
-
-SEVERITY = ("allow", "flag", "quarantine", "reject")
+from policies import ACTIONS  # allow < flag < quarantine < reject
 
 
 def stricter(a: str, b: str) -> str:
     """The stricter of two actions (allow < flag < quarantine < reject)."""
-    return a if SEVERITY.index(a) >= SEVERITY.index(b) else b
+    return a if ACTIONS.index(a) >= ACTIONS.index(b) else b
 
 
 def run(mail: Mail, checker: InboundChecker | None) -> None:
