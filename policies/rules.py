@@ -7,7 +7,7 @@ Conditions are pure checks of facts; they never read anything else. The loader
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from policies.classifiers.addresses import Address, is_under
@@ -150,8 +150,3 @@ class Exemption:
             return True
         return today is not None and today <= self.expires
 
-
-@dataclass(frozen=True)
-class RuleHit:
-    rule: Rule
-    evidence: tuple[Evidence, ...] = field(default=())

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from mailgw.config import Config
 
 ALGORITHMS = ("rsa", "ed25519")
-STATES = ("active", "pending", "retired")
 RSA_BITS = 2048
 MANIFEST = "manifest.json"
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey

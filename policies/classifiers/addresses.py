@@ -80,6 +80,9 @@ def normalize_domain(domain: str) -> tuple[str, str]:
     d = d.lower()
     if not d:
         return "", ""
+    if d.isascii() and "xn--" not in d:
+        # Plain ASCII: UTS #46 would only lower-case it (or refuse it, and we keep it as is).
+        return d, d
     try:
         ascii_form = idna.encode(d, uts46=True, transitional=False).decode("ascii")
     except idna.IDNAError:
