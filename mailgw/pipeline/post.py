@@ -92,7 +92,7 @@ class Prepared:
 
 
 def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
-            stages: Sequence[tuple[str, Stage]] | None = None,
+            stages: Sequence[tuple[str, Stage]],
             loaded: Message | None = None) -> Prepared | None:
     """The bytes to deliver for a message, running the stages first if they have not run.
 
@@ -112,7 +112,7 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
     facts, content = MessageFacts.of(m), m.content
     try:
         # CPU work (signing, extraction) runs here, outside any transaction.
-        out = run_stages(content, facts, default_stages() if stages is None else stages)
+        out = run_stages(content, facts, stages)
     except Parked as exc:
         with sessions.begin() as s:
             store.park(s, node_id, message_pk, exc.stage, exc.error)
