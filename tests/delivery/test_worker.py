@@ -302,7 +302,7 @@ async def test_entries_of_a_crashed_node_are_replayed_after_its_lease(engine, si
 
     qid = enqueue(engine, ["a@example.org"])
     with session_factory(engine).begin() as s:  # a node claims, then dies without a word
-        assert len(store.claim_due(s, "crashed", 10, lease_seconds=1.0)) == 1
+        assert len(store.claim_due(s, "crashed", 10, lease_seconds=3.0)) == 1
     svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n2",
                           poll_interval=0.1)
     await svc.start()
@@ -340,9 +340,10 @@ async def test_one_connection_serves_consecutive_messages(engine, sink, tmp_path
 async def test_a_long_transfer_keeps_its_lease(engine, sink, tmp_path):
     # The transfer outlasts the lease several times over; the heartbeat renews it, so the other
     # node, polling all the while, never takes the entry.
-    sink.handler.data_delay = 2.0
+    # Margins for a loaded CI machine: renewals every 0.5 s may run ~1 s late.
+    sink.handler.data_delay = 5.0
     config = plain_config(tmp_path, default=sink.hop)
-    nodes = [DeliveryService(config, engine, f"node{n}", poll_interval=0.05, lease_seconds=0.6)
+    nodes = [DeliveryService(config, engine, f"node{n}", poll_interval=0.05, lease_seconds=1.5)
              for n in (1, 2)]
     for n in nodes:
         await n.start()

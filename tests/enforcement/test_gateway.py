@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 
 from mailgw.config import ConfigError
 from mailgw.store.db import session_factory
-from mailgw.store.models import Message, Violation
+from mailgw.store.models import Message, QueueEntry, Violation
 from mailgw.violations import quarantine, register
 from tests.e2e.harness import Gateway, make_config
 from tests.enforcement.gateway import (
@@ -186,11 +186,17 @@ def test_quarantine_delete_is_recorded_and_never_delivers(tmp_path, db_url) -> N
                                             locked_archive())]), USER,
                            ["b@gmail.com"])
         assert code == 250
+        queue_id = reply.rsplit(" ", 1)[1]
         with session_factory(gw.engine).begin() as s:
-            quarantine.delete(s, reply.rsplit(" ", 1)[1], "tester", "Gửi nhầm")
+            quarantine.delete(s, queue_id, "tester", "Gửi nhầm")
         gw.node.delivery.wake()  # type: ignore[union-attr]
         time.sleep(1.5)
         assert split_sink(sink)[0] == []
+        # Not only "not yet": nothing is left that a worker could ever deliver.
+        with session_factory(gw.engine)() as s:
+            statuses = {e.status for e in s.scalars(
+                select(QueueEntry).join(Message).where(Message.queue_id == queue_id))}
+        assert statuses == {"deleted"}
         assert [r.kind for r in violations(gw)] == ["violation", "quarantine_delete"]
 
 
