@@ -53,6 +53,9 @@ class Group:
     domain: str  # for mx routing: the domain whose MX hosts are asked
     entries: list[store.Claimed] = field(default_factory=list)
     message: Message | None = None  # read with the claim, if small
+    # The post-acceptance stages of each message of this claim, run once and shared by all
+    # its groups (several next hops or MX domains): a message is signed once, not per group.
+    preparing: dict[int, asyncio.Task[post.Prepared | None]] = field(default_factory=dict)
 
     @property
     def first(self) -> store.Claimed:
@@ -187,8 +190,10 @@ class DeliveryService:
 
     async def _claim_and_spawn(self, limit: int) -> int:
         claimed, messages = await asyncio.to_thread(self._claim, limit)
+        preparing: dict[int, asyncio.Task[post.Prepared | None]] = {}
         for group in self._group(claimed):
             group.message = messages.get(group.first.message_pk)
+            group.preparing = preparing
             self._inflight.update(group.ids)
             task = asyncio.create_task(self._deliver(group))
             self._tasks.add(task)
@@ -250,8 +255,12 @@ class DeliveryService:
         if group.message is not None and group.message.processed_at is not None:
             prepared: post.Prepared | None = post.Prepared(group.message.content, fresh=False)
         else:
-            prepared = await asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
-                                               self.node_id, self.stages, group.message)
+            task = group.preparing.get(first.message_pk)
+            if task is None:
+                task = group.preparing[first.message_pk] = asyncio.ensure_future(
+                    asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
+                                      self.node_id, self.stages, group.message))
+            prepared = await asyncio.shield(task)
         if prepared is None:
             # Parked: prepare() gave the leases back; `mailgw queue retry` replays it.
             await asyncio.to_thread(self._release, group.ids)

@@ -357,3 +357,26 @@ async def test_a_long_transfer_keeps_its_lease(engine, sink, tmp_path):
             await n.stop()
     assert sink.copies_for("slow@example.org") == 1
     assert entries(engine, qid)["slow@example.org"].attempts == 1
+
+
+async def test_post_stages_run_once_for_a_message_split_over_next_hops(engine, sink, tmp_path):
+    # Two recipient domains, two next hops: two groups, one run of the post-acceptance stages
+    # (a stage such as DKIM signing must not run per group and send different bytes).
+    runs: list[str] = []
+
+    def counting_stage(content: bytes, facts: object) -> bytes:
+        runs.append("transform")
+        return b"X-Stage-Run: 1\r\n" + content
+
+    maildir = tmp_path / "md"
+    config = plain_config(tmp_path, default=sink.hop, routes={"b.org": f"maildir:{maildir}"})
+    svc = DeliveryService(config, engine, "n1", stages=[("transform", counting_stage)])
+    qid = enqueue(engine, ["x@a.org", "y@b.org"])
+    await svc.start()
+    try:
+        await wait_for(_done(engine, qid), what="delivered over both hops")
+    finally:
+        await svc.stop()
+    assert runs == ["transform"]
+    assert sink.copies_for("x@a.org") == 1
+    assert list((maildir / "y@b.org" / "new").iterdir())
