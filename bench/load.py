@@ -28,6 +28,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -37,6 +38,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,6 +58,7 @@ RCPT = "doitac@example.org"
 SEQ_MARK = b"SEQ000000"  # replaced per message by a 9-digit sequence number (same length)
 TARGET_RATIO = 0.75
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+MESG_COUNTER = re.compile(rb"mesg=(\d+)\D")  # smtp-sink -c: messages received so far
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,6 +167,95 @@ class CountingServer:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(5)
+
+
+class SmtpSinkCounter:
+    """Postfix's `smtp-sink` (C, discards) as the gateway's next hop, counted from its `-c` output.
+
+    The same interface as CountingServer for the sink role. Postfix's own relay figure in issue 2
+    was measured into a sink; a C sink leaves the gateway the CPU an aiosmtpd sink would take.
+    `-c` prints running counters ("... mesg=N\r") after every message, unbuffered.
+    """
+
+    def __init__(self, binary: str) -> None:
+        self.name = "sink (smtp-sink)"
+        self.binary = binary
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._count = 0
+        self._target = -1
+        self._done_at = 0.0
+        self._last_at = 0.0
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> SmtpSinkCounter:
+        # smtp-sink refuses to run as root without -u; "nobody" exists on every Debian.
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen(
+            [self.binary, *user, "-c", "-h", "bench-sink.test", f"{HOST}:{self.port}", "512"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"smtp-sink exited with status {self.proc.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 1):
+                return self
+            time.sleep(0.05)
+        raise BenchError("smtp-sink did not start within 30 s")
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        tail = b""
+        while chunk := os.read(self.proc.stdout.fileno(), 65536):
+            now = time.monotonic()
+            data = tail + chunk
+            found = MESG_COUNTER.findall(data)
+            tail = data[-32:]  # a counter cut in two by a read is found with the next chunk
+            if found:
+                self._count = max(self._count, int(found[-1]))
+                self._last_at = now
+                if 0 <= self._target <= self._count and not self._done_at:
+                    self._done_at = now
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def expect(self, total: int) -> None:
+        self._done_at = 0.0
+        self._target = total
+
+    def wait_for(self, total: int, timeout: float, what: str) -> float:
+        deadline = time.monotonic() + timeout
+        while self._count < total:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{what}: the {self.name} counted {self._count} of {total} "
+                                 f"messages within {timeout:.0f} s; giving up")
+            if self.proc is None or self.proc.poll() is not None:
+                raise BenchError(f"the {self.name} died")
+            time.sleep(0.005)
+        return self._done_at if self._target == total and self._done_at else self._last_at
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def smtp_sink_path() -> str | None:
+    return shutil.which("smtp-sink") or next(
+        (p for p in ("/usr/sbin/smtp-sink", "/usr/lib/postfix/smtp-sink")
+         if os.access(p, os.X_OK)), None)
 
 
 class BenchError(Exception):
@@ -730,7 +822,8 @@ def _ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000, 1)
 
 
-def run_side(name: str, args: argparse.Namespace, port: int, counter: CountingServer,
+def run_side(name: str, args: argparse.Namespace, port: int,
+             counter: CountingServer | SmtpSinkCounter,
              server_pids: list[int], template: bytes, tls: bool, login: bool,
              sender: str, source: str | None,
              profiler: Profiler | None = None) -> tuple[LoadResult, float, float]:
@@ -794,14 +887,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "profile_gil": bool(args.profile and args.profile_gil),
         },
     }
-    servers: list[CountingServer] = []
+    servers: list[CountingServer | SmtpSinkCounter] = []
     gateway: Gateway | None = None
     profiler: Profiler | None = None
     with tempfile.TemporaryDirectory(prefix="mailgw-bench-") as tmp:
         try:
-            sink = CountingServer("sink")
+            sink_bin = smtp_sink_path() if args.sink == "smtp-sink" else None
+            if args.sink == "smtp-sink" and sink_bin is None:
+                raise BenchError("smtp-sink is not installed (Debian: `apt-get install postfix`); "
+                                 "use --sink aiosmtpd")
+            sink: CountingServer | SmtpSinkCounter = (
+                SmtpSinkCounter(sink_bin) if sink_bin else CountingServer("sink"))
             servers.append(sink)
             sink.start()
+            report["settings"]["sink"] = args.sink
             bare = CountingServer("bare aiosmtpd server")
             servers.append(bare)
             bare.start()
@@ -831,7 +930,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report["gateway"] = summarise(load, cpu, delivered_at=done, extra={
                 "server": "mailgw serve: " + ("plain SMTP as a trusted host" if source
                                               else "STARTTLS + AUTH PLAIN")
-                + f", SQLite ({args.sqlite_synchronous}), delivery to an aiosmtpd sink",
+                + f", SQLite ({args.sqlite_synchronous}), delivery to an {args.sink} sink",
                 "user_created_by": how,
                 "sink_cpu_s": round(proc_cpu_seconds(sink.pid) - sink_cpu0, 2),
                 "rss_peak_sum_mib": round(sum(hwm.values()) / 1024, 1),
@@ -962,6 +1061,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="record the gateway processes with py-spy into DIR and name hot spots")
     p.add_argument("--profile-gil", action="store_true",
                    help="with --profile: sample only threads holding the GIL (Python CPU work)")
+    p.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default=None,
+                   help="the gateway's next hop: Postfix's smtp-sink (C; the default when "
+                        "installed) or a counting aiosmtpd server")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
     for name in ("concurrency", "messages", "size", "processes", "per_session"):
@@ -969,6 +1071,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.timeout is None:
         args.timeout = 60 + args.messages / 10
+    if args.sink is None:
+        args.sink = "smtp-sink" if smtp_sink_path() else "aiosmtpd"
     return args
 
 
