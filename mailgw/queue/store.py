@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgw.delivery.result import DELIVERED, PERMANENT, Result
@@ -109,9 +110,22 @@ def lock_messages(session: Session, message_pks: Iterable[int]) -> None:
     in one order, so two nodes never wait on each other in a cycle.
     """
     pks = sorted(set(message_pks))
-    if pks:
+    if pks and session.get_bind().dialect.name == "postgresql":
         session.execute(select(Message.id).where(Message.id.in_(pks)).order_by(Message.id)
                         .with_for_update())
+
+
+_ENTRIES = cast(Table, QueueEntry.__table__)
+# One statement for every outcome, run once per entry (executemany): the columns an attempt sets.
+_RECORD = (
+    update(_ENTRIES)
+    .where(_ENTRIES.c.id == bindparam("entry_id"))
+    .values(status=bindparam("status"), attempts=bindparam("attempts"),
+            last_attempt_at=bindparam("last_attempt_at"), last_reply=bindparam("last_reply"),
+            next_hop=bindparam("next_hop_"), locked_by=bindparam("locked_by_"),
+            locked_until=bindparam("locked_until_"), final_at=bindparam("final_at_"),
+            next_attempt_at=bindparam("next_attempt_at_"))
+)
 
 
 def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, str],
@@ -124,12 +138,17 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
     Temporary failures are deferred with exponential backoff, or expired once the message is older
     than `max_age`. An entry already final (deleted by the operator meanwhile, or delivered by
     another node after our lease ran out) keeps its status.
+    Core statements, not ORM objects: this runs for every delivered message, and loading and
+    flushing entity objects cost more than the rest of the transaction.
     """
     now = now or utcnow()
     by_id = dict(results)
-    entries = session.scalars(
-        select(QueueEntry).where(QueueEntry.id.in_(list(by_id)))).all()
-    # Arrival times, for expiry, in one query (not one lazy load, with the bytes, per entry).
+    c = _ENTRIES.c
+    entries = session.execute(
+        select(c.id, c.message_pk, c.status, c.attempts, c.locked_by, c.locked_until,
+               c.next_attempt_at, c.final_at)
+        .where(c.id.in_(list(by_id)))).all()
+    # Arrival times, for expiry, in one query (not one per entry).
     retry_pks = {e.message_pk for e in entries if by_id[e.id].kind not in (DELIVERED, PERMANENT)}
     received: dict[int, datetime] = {
         pk: at for pk, at in session.execute(
@@ -137,34 +156,40 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
     } if retry_pks else {}
     out: dict[int, str] = {}
     touched: set[int] = set()
+    params: list[dict[str, Any]] = []
     for entry in entries:
         result = by_id[entry.id]
         if entry.status in FINAL_STATUSES:
             out[entry.id] = entry.status
             continue
-        entry.attempts += 1
-        entry.last_attempt_at = now
-        entry.last_reply = result.reply[:2000]
-        entry.next_hop = next_hop if isinstance(next_hop, str) else next_hop[entry.id]
-        if entry.locked_by == node_id:
-            entry.locked_by = None
-            entry.locked_until = None
+        attempts = entry.attempts + 1
+        final_at, next_attempt_at = entry.final_at, entry.next_attempt_at
         if result.kind == DELIVERED:
-            entry.status, entry.final_at = "delivered", now
+            status, final_at = "delivered", now
         elif result.kind == PERMANENT:
-            entry.status, entry.final_at = "bounced", now
+            status, final_at = "bounced", now
         else:
             expires = received[entry.message_pk] + timedelta(seconds=max_age)
             if now >= expires:
-                entry.status, entry.final_at = "expired", now
+                status, final_at = "expired", now
             else:
-                entry.status = "deferred"
+                status = "deferred"
                 # Never wait past the expiry time: the sender hears about it on time.
-                delay = timedelta(seconds=backoff(entry.attempts, retry_initial, retry_max))
-                entry.next_attempt_at = min(now + delay, expires)
-        out[entry.id] = entry.status
+                delay = timedelta(seconds=backoff(attempts, retry_initial, retry_max))
+                next_attempt_at = min(now + delay, expires)
+        ours = entry.locked_by == node_id
+        params.append({
+            "entry_id": entry.id, "status": status, "attempts": attempts,
+            "last_attempt_at": now, "last_reply": result.reply[:2000],
+            "next_hop_": next_hop if isinstance(next_hop, str) else next_hop[entry.id],
+            "locked_by_": None if ours else entry.locked_by,
+            "locked_until_": None if ours else entry.locked_until,
+            "final_at_": final_at, "next_attempt_at_": next_attempt_at,
+        })
+        out[entry.id] = status
         touched.add(entry.message_pk)
-    session.flush()
+    if params:
+        session.execute(_RECORD, params)
     finish_if_final(session, touched)
     return out
 
