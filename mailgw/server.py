@@ -101,6 +101,8 @@ class Node:
         self.writer = StoreWriter(self.sessions)
         self.node_id = local_node_id()
         self.delivery = DeliveryService(config, self.engine, self.node_id)
+        # Fresh mail goes from the writer to this process's workers without a claim.
+        self.writer.handoff = self.delivery
         # SPF/DKIM/DMARC tables are built once per process, only if mail comes from outside.
         inbound = InboundChecker.from_config(config) if config.mx.listen else None
         self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake,

@@ -111,6 +111,10 @@ class DeliveryService:
         self._stopping = False
         # Idle sessions to next hops, reused for the next message to the same host.
         self._connections = smtp.ConnectionCache()
+        # Hand-off from the store writer (mailgw.store.writer.Handoff): fresh small messages
+        # arrive leased and in memory, while fewer than this many groups are waiting here.
+        self.max_bytes = PRELOAD_MAX_BYTES
+        self._handoff_limit = self._concurrency * 8
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -168,6 +172,21 @@ class DeliveryService:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
                 loop.call_soon_threadsafe(self._event.set)
 
+    def wants(self) -> bool:
+        """Room for handed-off work (called by the store writer's thread: a racy read of a
+        size is fine, the limit only bounds memory)."""
+        return (self._loop is not None and not self._stopping
+                and len(self._tasks) < self._handoff_limit)
+
+    def take(self, claimed: list[store.Claimed], message: Message) -> None:
+        """Deliver entries the store writer leased to us and committed (from its thread)."""
+        loop = self._loop
+        if loop is None:
+            return  # not started: the lease runs out and a claim picks them up
+        self._inflight.update(c.entry_id for c in claimed)  # renewed by the heartbeat
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the lease runs out
+            loop.call_soon_threadsafe(self._spawn, claimed, {message.id: message})
+
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -190,6 +209,11 @@ class DeliveryService:
 
     async def _claim_and_spawn(self, limit: int) -> int:
         claimed, messages = await asyncio.to_thread(self._claim, limit)
+        self._spawn(claimed, messages)
+        return len(claimed)
+
+    def _spawn(self, claimed: Sequence[store.Claimed], messages: dict[int, Message]) -> None:
+        """One delivery task per group of leased entries."""
         preparing: dict[int, asyncio.Task[post.Prepared | None]] = {}
         for group in self._group(claimed):
             group.message = messages.get(group.first.message_pk)
@@ -198,7 +222,6 @@ class DeliveryService:
             task = asyncio.create_task(self._deliver(group))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
-        return len(claimed)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

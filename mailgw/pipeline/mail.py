@@ -73,6 +73,7 @@ class Mail:
     verdict_detail: dict[str, Any] = field(default_factory=dict)
     prepend: list[bytes] = field(default_factory=list)  # header lines to add before storing
     trail: list[TrailEntry] = field(default_factory=list)
+    handed_off: bool = False  # store writer: committed leased to this process's workers
 
     @property
     def size(self) -> int:

@@ -107,7 +107,7 @@ class Pipeline:
             raise StageReject(replies.format_reply(replies.INSPECTION_TIMEOUT, ref=ref),
                               "classification timed out") from None
         await self.writer.commit(mail)
-        if self.on_commit is not None:
+        if self.on_commit is not None and not mail.handed_off:
             self.on_commit()  # also for a reject: its notices are queued
         if mail.verdict == "reject":
             d = mail.verdict_detail

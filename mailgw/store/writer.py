@@ -10,6 +10,12 @@ edge answers 451 and the client retries).
 `record`, when set (by the pipeline, for policy enforcement), runs in the same transaction for
 each message, so a violation record and its message commit together. A rejected message (verdict
 "reject") gets no message row, only what `record` writes.
+
+`handoff`, when set (by the gateway process, to its own delivery workers), lets the writer lease
+the entries of an allowed, small message to this process in the insert itself and hand them over
+in memory once committed: no claim transaction and no second read of the bytes, as Postfix's
+queue manager takes fresh mail from its incoming queue directly. The lease is the safety net: if
+the process dies before delivery, the lease runs out and any node claims the entries.
 """
 
 from __future__ import annotations
@@ -21,18 +27,37 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgw.pipeline.mail import Mail
 from mailgw.queue.enqueue import enqueue_rows
-from mailgw.store.models import Message
+from mailgw.queue.store import Claimed
+from mailgw.store.models import Message, utcnow
 
 log = logging.getLogger("mailgw.store")
 
 
 class StoreUnavailable(Exception):
     """The message could not be committed; the client must retry."""
+
+
+class Handoff(Protocol):
+    """The local delivery workers, as the writer sees them (thread-safe methods)."""
+
+    node_id: str
+    lease_seconds: float
+    max_bytes: int
+
+    def wants(self) -> bool:
+        """Room for more work in memory (else the entries wait in the store for a claim)."""
+        ...
+
+    def take(self, claimed: list[Claimed], message: Message) -> None:
+        """Deliver these committed, leased entries; `message` is a detached copy of the row."""
+        ...
 
 
 @dataclass
@@ -49,6 +74,7 @@ class StoreWriter:
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.record: Callable[[Session, Mail, Message | None], None] | None = None
+        self.handoff: Handoff | None = None
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -94,8 +120,9 @@ class StoreWriter:
                 return
 
     def _write(self, batch: list[_Pending]) -> None:
+        handed: list[tuple[Mail, list[Claimed], Message]] = []
         try:
-            ids = self._commit([p.mail for p in batch])
+            ids = self._commit([p.mail for p in batch], handed)
         except Exception as exc:
             if len(batch) == 1:
                 log.error("store commit failed for %s: %s", batch[0].mail.queue_id, _one_line(exc))
@@ -104,12 +131,19 @@ class StoreWriter:
             for pending in batch:
                 self._write([pending])
             return
+        if self.handoff is not None:
+            for mail, claimed, message in handed:
+                mail.handed_off = True
+                self.handoff.take(claimed, message)
         for pending, pk in zip(batch, ids, strict=True):
             _resolve(pending, result=pk)
 
-    def _commit(self, mails: list[Mail]) -> list[int]:
+    def _commit(self, mails: list[Mail],
+                handed: list[tuple[Mail, list[Claimed], Message]]) -> list[int]:
+        handoff = self.handoff
         with self._sessions.begin() as session:
             rows: list[Message | None] = []
+            leased: list[tuple[Mail, Message]] = []
             for m in mails:
                 row = None if m.verdict == "reject" else enqueue_rows(
                     session, m.mail_from, m.rcpt_tos, m.stored_bytes(), m.direction,
@@ -121,8 +155,33 @@ class StoreWriter:
                 if self.record is not None:
                     self.record(session, m, row)
                 rows.append(row)
+                # Only plain allowed mail: a verdict may have held the message (quarantine)
+                # or queued more mail (notices) that the workers must claim as usual.
+                if (handoff is not None and row is not None and m.verdict == "allow"
+                        and row.size <= handoff.max_bytes and handoff.wants()):
+                    until = utcnow() + timedelta(seconds=handoff.lease_seconds)
+                    for entry in row.entries:
+                        entry.locked_by, entry.locked_until = handoff.node_id, until
+                    leased.append((m, row))
             session.flush()
+            # Copied before the commit expires the rows' attributes.
+            handed.extend((m, _claimed(row), _detached(row)) for m, row in leased)
             return [row.id if row is not None else 0 for row in rows]
+
+
+def _claimed(row: Message) -> list[Claimed]:
+    return [Claimed(e.id, row.id, row.queue_id, row.mail_from, e.recipient, e.domain, e.attempts)
+            for e in row.entries]
+
+
+def _detached(row: Message) -> Message:
+    """A copy of the row that belongs to no session (what the delivery worker reads)."""
+    return Message(id=row.id, queue_id=row.queue_id, message_id=row.message_id,
+                   direction=row.direction, mail_from=row.mail_from,
+                   recipients=list(row.recipients), size=row.size, auth_user=row.auth_user,
+                   received_at=row.received_at, verdict=row.verdict,
+                   verdict_detail=dict(row.verdict_detail or {}), status=row.status,
+                   processed_at=None, content=row.content)
 
 
 def _resolve(p: _Pending, result: int | None = None, error: Exception | None = None) -> None:
