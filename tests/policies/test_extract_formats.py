@@ -292,3 +292,42 @@ def test_pdf_page_limit():
     limited = next(d for d in result.documents if d.part == "attachment dai.pdf")
     assert limited.lines == ("Trang 1", "Trang 2")
     assert any(d.kind == "size_limit" for d in result.defects)
+
+
+_SML = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+def test_xlsx_cell_kinds_read_as_a_spreadsheet_shows_them():
+    """Shared strings (plain, rich runs, phonetic runs left out), inline strings, values as
+    written, only a cell's own first <v>, broken indexes, header and footer codes removed."""
+    shared = (f'<sst {_SML}><si><t>Sở Tài chính</t></si>'
+              '<si><r><rPr><b/></rPr><t>TỐI </t></r><r><t>MẬT</t></r></si>'
+              '<si><t>東京</t><rPh sb="0" eb="2"><t>トウキョウ</t></rPh></si>'
+              '<si><t>a<t>b</t></t></si><si/></sst>').encode()
+    sheet = (f'<worksheet {_SML}><sheetData><row r="1">'
+             '<c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+             '<c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c>'
+             '<c r="E1" t="s"><v>4</v></c><c r="F1" t="s"><v>99</v></c>'
+             '<c r="G1" t="s"><v>x</v></c></row><row r="2">'
+             '<c r="A2"><v>12.5</v></c><c r="B2" t="n"><f>A2*2</f><v>25</v></c>'
+             '<c r="C2" t="str"><v>Số: 5/STC</v><v>second</v></c><c r="D2" t="b"><v>1</v></c>'
+             '<c r="E2" t="inlineStr"><is><r><t>Độ mật: </t></r><r><t>Mật</t></r>'
+             '</is><v>ignored</v></c>'
+             '<c r="F2"><is><t>not inline</t></is></c><c r="G2" s="1"/>'
+             '<c r="H2"><x><v>deep</v></x></c><c r="I2"><v/></c></row></sheetData>'
+             '<headerFooter><oddHeader>&amp;L&amp;"Arial,Bold"MẬT&amp;CTrang &amp;P&amp;R&amp;12 '
+             'UBND</oddHeader><oddFooter>Nơi nhận:</oddFooter></headerFooter></worksheet>').encode()
+    workbook = (f'<workbook {_SML} xmlns:r="http://schemas.openxmlformats.org/officeDocument/'
+                '2006/relationships"><sheets><sheet name="A" sheetId="1" r:id="rId1"/></sheets>'
+                '</workbook>').encode()
+    rels = (b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            b'<Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>')
+    data = make_zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": workbook,
+                     "xl/_rels/workbook.xml.rels": rels, "xl/sharedStrings.xml": shared,
+                     "xl/worksheets/sheet1.xml": sheet})
+    doc = _only_document(make_message(attachments=[("c.xlsx", XLSX, data)]), "attachment c.xlsx")
+    assert doc.kind == "xlsx"
+    assert list(doc.lines) == [
+        "Sở Tài chính", "TỐI MẬT", "東京", "ab", "12.5", "25", "Số: 5/STC", "1",
+        "Độ mật: Mật", "MẬT", "Trang", " UBND", "Nơi nhận:",
+    ]
