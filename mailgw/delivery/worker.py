@@ -100,6 +100,9 @@ class DeliveryService:
         self._concurrency = int(config.delivery.concurrency)
         self._sem = asyncio.Semaphore(self._concurrency)
         self._event = asyncio.Event()
+        # Due entries may be waiting in the store unclaimed (at start, after wake(), after a
+        # poll interval, after a claim that filled its limit); handed-off mail needs no claim.
+        self._claim_wanted = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: set[int] = set()
@@ -167,10 +170,14 @@ class DeliveryService:
         except RuntimeError:
             running = None
         if running is loop:
-            self._event.set()
+            self._want_claim()
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
-                loop.call_soon_threadsafe(self._event.set)
+                loop.call_soon_threadsafe(self._want_claim)
+
+    def _want_claim(self) -> None:
+        self._claim_wanted = True
+        self._event.set()
 
     def wants(self) -> bool:
         """Room for handed-off work (called by the store writer's thread: a racy read of a
@@ -183,7 +190,6 @@ class DeliveryService:
         loop = self._loop
         if loop is None:
             return  # not started: the lease runs out and a claim picks them up
-        self._inflight.update(c.entry_id for c in claimed)  # renewed by the heartbeat
         with contextlib.suppress(RuntimeError):  # the loop is closed: the lease runs out
             loop.call_soon_threadsafe(self._spawn, claimed, {message.id: message})
 
@@ -192,7 +198,8 @@ class DeliveryService:
     async def _run(self) -> None:
         while not self._stopping:
             free = self._concurrency - len(self._tasks)
-            if free > 0:
+            if free > 0 and self._claim_wanted:
+                self._claim_wanted = False
                 limit = free * 8
                 try:
                     claimed = await self._claim_and_spawn(limit)
@@ -201,9 +208,12 @@ class DeliveryService:
                     log.exception("delivery: claiming due entries failed")
                     claimed = 0
                 if claimed >= limit:
+                    self._claim_wanted = True
                     continue  # more may be due right now
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._event.wait(), self.poll_interval)
+            except TimeoutError:
+                self._claim_wanted = True  # the poll: retries fall due, other nodes' leases end
             self._event.clear()
             self._connections.sweep()
 
@@ -225,8 +235,9 @@ class DeliveryService:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        # A free slot: claim more without waiting for the next poll.
-        self._event.set()
+        # A free slot: claim more without waiting for the next poll, if more are waiting.
+        if self._claim_wanted:
+            self._event.set()
 
     def _group(self, claimed: Sequence[store.Claimed]) -> list[Group]:
         d = self.config.delivery
@@ -396,15 +407,14 @@ class DeliveryService:
         d = self.config.delivery
         with self._sessions.begin() as s:
             store.lock_messages(s, (o.message_pk for o in batch))
-            for o in sorted(batch, key=lambda o: o.message_pk):
-                if o.prepared.fresh:
-                    # First attempt: keep the bytes the stages made, so retries send the same.
-                    store.mark_processed(s, o.message_pk,
-                                         o.prepared.content if o.prepared.changed else None)
             hops = {i: o.hop for o in batch for i, _ in o.pairs}
             statuses = store.record_results(
                 s, self.node_id, hops, [p for o in batch for p in o.pairs],
                 retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age)
+            # First attempt: keep the bytes the stages made, so retries send the same.
+            store.mark_processed(s, {
+                o.message_pk: o.prepared.content if o.prepared.changed else None
+                for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh})
             failed = {o.message_pk for o in batch for i, _ in o.pairs
                       if statuses.get(i) in ("bounced", "expired")}
             bounced = False

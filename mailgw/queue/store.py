@@ -229,16 +229,34 @@ def park(session: Session, node_id: str, message_pk: int, stage: str, error: str
         .values(locked_by=None, locked_until=None).execution_options(synchronize_session=False))
 
 
-def mark_processed(session: Session, message_pk: int, content: bytes | None,
-                   now: datetime | None = None) -> bool:
-    """Store the post-processed bytes once (None: unchanged, only note that the stages ran);
-    False if another worker already did."""
-    values: dict[str, object] = {"processed_at": now or utcnow()}
-    if content is not None:
-        values["content"] = content
-    res = session.execute(
-        update(Message)
-        .where(Message.id == message_pk, Message.processed_at.is_(None))
-        .values(values)
-        .execution_options(synchronize_session=False))
-    return res.rowcount == 1  # type: ignore[attr-defined]
+_MESSAGES = cast(Table, Message.__table__)
+_PROCESSED = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("pk"), _MESSAGES.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"))
+)
+_PROCESSED_WITH_CONTENT = _PROCESSED.values(content=bindparam("content"))
+
+
+def mark_processed(session: Session, processed: Mapping[int, bytes | None],
+                   now: datetime | None = None) -> None:
+    """Note that the post-acceptance stages ran for these messages (message id -> the bytes they
+    made, or None if unchanged), keeping the new bytes so that a retry sends the same ones.
+
+    Call it after `record_results`: a message that is done has nothing left to send, so its
+    bytes are not written again (for 10 KB mail that rewrite was a large part of the
+    transaction). A message another worker already marked keeps what that worker stored.
+    """
+    if not processed:
+        return
+    at = now or utcnow()
+    done = set(session.scalars(select(Message.id).where(
+        Message.id.in_(list(processed)), Message.status == "done")))
+    keep = [{"pk": pk, "at": at, "content": content} for pk, content in processed.items()
+            if content is not None and pk not in done]
+    rest = [{"pk": pk, "at": at} for pk, content in processed.items()
+            if content is None or pk in done]
+    if keep:
+        session.execute(_PROCESSED_WITH_CONTENT, keep)
+    if rest:
+        session.execute(_PROCESSED, rest)

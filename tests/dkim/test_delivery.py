@@ -1,5 +1,5 @@
 """DKIM in the delivery path: the worker runs the transform stage (in a thread), the sink gets
-signed mail that verifies, the stored bytes are the signed ones, and a missing key parks the
+signed mail that verifies, a retry sends the same signed bytes, and a missing key parks the
 message instead of sending it unsigned. SQLite only: DKIM stores nothing of its own."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from mailgw.delivery.worker import DeliveryService
 from mailgw.dkim import keys
 from mailgw.pipeline.post import default_stages
 from mailgw.store.db import make_engine, upgrade
-from tests.delivery.conftest import Sink, enqueue, make_config, message, wait_for
+from tests.delivery.conftest import Sink, enqueue, entries, make_config, message, wait_for
 from tests.dkim.conftest import DOMAIN, dkimpy_verify
 
 
@@ -26,21 +26,28 @@ async def test_worker_delivers_signed_mail(sqlite_engine, tmp_path) -> None:
     sink = await Sink().start()
     config = make_config(tmp_path, default=sink.hop)
     _, key = keys.add_key(keys.key_dir(config), DOMAIN, "s1", "rsa")
-    svc = DeliveryService(config, sqlite_engine, "n1", stages=default_stages(config))
+    # b is deferred once: its retry must send the very bytes a got.
+    sink.handler.rcpt_replies["b@example.org"] = ["451 4.7.1 Try again later", "250 2.1.5 Ok"]
+    svc = DeliveryService(config, sqlite_engine, "n1", stages=default_stages(config),
+                          poll_interval=0.1)
     await svc.start()
     try:
-        qid = enqueue(sqlite_engine, ["a@example.org"])
+        qid = enqueue(sqlite_engine, ["a@example.org", "b@example.org"])
         svc.wake()
+        await wait_for(lambda: entries(sqlite_engine, qid)["b@example.org"].status == "deferred",
+                       what="b deferred")
+        # Retries deliver the stored bytes: they must be the signed ones.
+        stored = message(sqlite_engine, qid).content
         await wait_for(lambda: message(sqlite_engine, qid).status == "done", what="done")
     finally:
         await svc.stop()
         await sink.stop()
-    [got] = sink.handler.received
-    assert got.content.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    first, retry = sink.handler.received
+    assert first.content.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
     published = {keys.record_name(DOMAIN, "s1"): keys.txt_record("rsa", key)}
-    assert dkimpy_verify(got.content, published) == [True]
-    # Retries deliver the stored bytes: they must be the signed ones.
-    assert message(sqlite_engine, qid).content == got.content
+    assert dkimpy_verify(first.content, published) == [True]
+    assert stored == first.content == retry.content
+    assert retry.rcpt_tos == ["b@example.org"]
 
 
 async def test_missing_key_parks_instead_of_sending_unsigned(sqlite_engine, tmp_path) -> None:
