@@ -39,6 +39,10 @@ class DirectoryCache:
                 self._loaded_at = time.monotonic()
             return self._units
 
+    def is_fresh(self) -> bool:
+        """True if `unit_of` answers from memory now, without reading the store."""
+        return self.refresh > 0 and time.monotonic() - self._loaded_at < self.refresh
+
     def unit_of(self, address: str) -> tuple[str, str]:
         """Like `lookup_unit`: (unit, "directory" | "subdomain" | "unknown")."""
         if self.refresh <= 0:

@@ -4,10 +4,13 @@ The SMTP edge calls `Pipeline.accept(mail, owned)` and maps the outcome to a rep
 `StageReject` (a named reply), or `StoreUnavailable` / any other exception (451).
 
 parse -> identify -> classify -> decide -> enqueue run in a worker thread of the pipeline's own
-pool, never on the event loop, bounded by `policy.timeout`: past it the answer is 451 (fail
-closed) and the thread's result is thrown away. Then the store writer commits the message and,
-in the same transaction, whatever the verdict asks for (mailgw.violations.enforce); a reject is
-answered 550 with the violation reference only after that commit.
+pool, bounded by `policy.timeout`: past it the answer is 451 (fail closed) and the thread's
+result is thrown away. Small outbound text mail (`runs_inline`) is the exception: its stages take
+a millisecond or two and run on the event loop itself, because in one Python process a thread
+hop costs more than that work (the loop then waits for the GIL at every socket write).
+Then the store writer commits the message and, in the same transaction, whatever the verdict
+asks for (mailgw.violations.enforce); a reject is answered 550 with the violation reference only
+after that commit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +36,20 @@ from policies import Policy, PolicyError, load_policy
 log = logging.getLogger("mailgw.pipeline")
 
 _POLICIES: dict[tuple[str, ...], Policy] = {}
+
+# Largest message whose stages may run on the event loop, and only if nothing in it can decode
+# to more bytes than it has (no base64, no uuencoded block): its work is then bounded by its size.
+INLINE_MAX_BYTES = 64 * 1024
+_EXPANDING = re.compile(rb"base64|^begin [0-7]{3,4} ", re.IGNORECASE | re.MULTILINE)
+
+
+def runs_inline(mail: Mail, inbound: bool, directory_fresh: bool) -> bool:
+    """True if `mail` is small outbound text whose stages may run on the event loop.
+
+    Never when they would wait: for DNS (inbound mail's SPF/DKIM/DMARC checks) or for the
+    store (the directory cache needs a refresh)."""
+    return (not inbound and directory_fresh and len(mail.raw) <= INLINE_MAX_BYTES
+            and _EXPANDING.search(mail.raw) is None)
 
 
 def load_configured_policy(config: Config) -> Policy:
@@ -83,6 +101,14 @@ class Pipeline:
         enqueue.run(mail, self.hostname)
 
     async def accept(self, mail: Mail, owned: frozenset[str]) -> Accepted:
+        inbound = mail.direction == "inbound" and self.inbound is not None
+        if runs_inline(mail, inbound, self.enforcement.directory.is_fresh()):
+            self.before_acceptance(mail, owned)
+        else:
+            await self._in_thread(mail, owned, inbound)
+        return await self._commit(mail)
+
+    async def _in_thread(self, mail: Mail, owned: frozenset[str], inbound: bool) -> None:
         loop = asyncio.get_running_loop()
         started: asyncio.Future[None] = loop.create_future()
 
@@ -92,8 +118,7 @@ class Pipeline:
 
         work = loop.run_in_executor(self._executor, job)
         # Inbound mail also waits for SPF/DKIM/DMARC lookups, bounded by mx.auth_timeout.
-        timeout = self.timeout + (float(self.config.mx.auth_timeout)
-                                  if mail.direction == "inbound" and self.inbound else 0.0)
+        timeout = self.timeout + (float(self.config.mx.auth_timeout) if inbound else 0.0)
         try:
             # `policy.timeout` bounds the work on this message, not the wait for a free thread
             # (under a burst that wait is the burst's, not the message's); the wait is bounded
@@ -106,6 +131,8 @@ class Pipeline:
                       ref, mail.queue_id, timeout)
             raise StageReject(replies.format_reply(replies.INSPECTION_TIMEOUT, ref=ref),
                               "classification timed out") from None
+
+    async def _commit(self, mail: Mail) -> Accepted:
         await self.writer.commit(mail)
         if self.on_commit is not None and not mail.handed_off:
             self.on_commit()  # also for a reject: its notices are queued
