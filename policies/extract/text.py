@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
+from functools import partial
+from itertools import islice
 
 # C0 controls except tab, DEL, C1 controls, and zero-width characters used to split words
 # so that a DLP keyword no longer matches.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
-_LINE_BREAKS = re.compile("\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# The same set less the characters that break lines (str.splitlines() splits on those, so no
+# line contains them): when a text has none of these, its lines need no cleaning.
+_CONTROL_IN_LINE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200b-\u200d\u2060\ufeff]"
+)
 
 
 def known_charset(name: str | None) -> str | None:
@@ -57,12 +64,12 @@ def clean(text: str) -> str:
 
 
 def to_lines(text: str, limit: int = 200_000) -> list[str]:
-    """Split text into cleaned lines, dropping blank ones, keeping at most `limit` lines."""
-    out: list[str] = []
-    for raw in _LINE_BREAKS.split(text):
-        line = clean(raw).rstrip()
-        if line.strip():
-            out.append(line)
-            if len(out) >= limit:
-                break
-    return out
+    """Split text into cleaned lines, dropping blank ones, keeping at most `limit` lines.
+
+    Lines end at CR LF, LF, CR, VT, FF, FS, GS, RS, NEL, LS and PS (`str.splitlines()`).
+    """
+    parts: Iterable[str] = text.splitlines()
+    if _CONTROL_IN_LINE.search(text):
+        parts = map(partial(_CONTROL.sub, ""), parts)
+    # rstrip() leaves "" exactly when the line was blank.
+    return list(islice(filter(None, map(str.rstrip, parts)), max(limit, 1)))
