@@ -41,10 +41,14 @@ def _shift_tone(m: re.Match[str]) -> str:
     return m.group(4) + m.group(6) + m.group(5)
 
 
-# In NFC text, a tone placement to rewrite shows as o/u followed by a toned a, e or y at the end
-# of a syllable; most lines have none and skip the decompose-recompose round trip.
-_TONED = "àáảãạèéẻẽẹỳýỷỹỵ"
-_CANDIDATE = re.compile(rf"[oOuU][{_TONED}{_TONED.upper()}](?!\w)")
+# In NFC text, a tone placement to rewrite shows as o followed by a toned a or e, or u followed
+# by a toned y, at the end of a syllable (exactly the pairs _TONE_SHIFT moves: `quả`, `quá`
+# are not candidates); most lines have none and skip the decompose-recompose round trip.
+# Written to begin with one character class, which the regex engine scans for quickly.
+_TONED_AE = "àáảãạèéẻẽẹ" + "àáảãạèéẻẽẹ".upper()
+_TONED_Y = "ỳýỷỹỵ" + "ỳýỷỹỵ".upper()
+_CANDIDATE_TAIL = rf"(?<=[oO])[{_TONED_AE}](?!\w)|(?<=[uU])[{_TONED_Y}](?!\w)"
+_CANDIDATE = re.compile(rf"[oOuU](?:{_CANDIDATE_TAIL})")
 
 
 def tone_nfc(text: str) -> str:
@@ -59,13 +63,22 @@ def tone_nfc(text: str) -> str:
     return unicodedata.normalize("NFC", _TONE_SHIFT.sub(_shift_tone, decomposed))
 
 
+# What sends a non-ASCII line down the slow path of normalize(): a character of _TABLE or a
+# tone placement to rewrite (_SPECIAL or _CANDIDATE), in one scan.
+_SPECIAL_CHARS = _SPECIAL.pattern[1:-1]
+_SLOW = re.compile(rf"[{_SPECIAL_CHARS}oOuU](?:{_CANDIDATE_TAIL}|(?<=[{_SPECIAL_CHARS}]))")
+
+
 def normalize(text: str) -> str:
     """The form every classifier compares: NFC, one tone placement, `-` dashes, single spaces.
 
     Line breaks are kept (callers work line by line); leading and trailing spaces are removed.
     """
-    if text.isascii():
-        # Numbers, codes, English: nothing to translate or recompose.
+    if text.isascii() or (
+        unicodedata.is_normalized("NFC", text) and not _SLOW.search(text)
+    ):
+        # Numbers, codes, English, and most Vietnamese lines: nothing to translate, recompose
+        # or move; only the spaces change.
         return " ".join(text.split()) if "\n" not in text and "\r" not in text \
             else _SPACES.sub(" ", text).strip()
     if _SPECIAL.search(text):

@@ -4,6 +4,7 @@ import unicodedata
 
 import pytest
 
+from policies import text as text_module
 from policies.text import display, fold, is_upper_word, normalize
 
 
@@ -71,3 +72,25 @@ def test_display_keeps_tone_placement() -> None:
 )
 def test_is_upper_word(word: str, upper: bool) -> None:
     assert is_upper_word(word) is upper
+
+
+def _reference(text: str) -> str:
+    """normalize() without its shortcuts: translate, NFC, the tone shift on NFD, spaces."""
+    text = unicodedata.normalize("NFC", text.translate(text_module._TABLE))
+    shifted = text_module._TONE_SHIFT.sub(text_module._shift_tone, nfd(text))
+    return text_module._SPACES.sub(" ", unicodedata.normalize("NFC", shifted)).strip()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "hiệu quả, kết quả, quá trình, quà, quạ",  # u + toned a: no placement to move
+        "thuý, Thuỳ, THUÝ, uỷ, UỶ ban", "hoà, HOÀ, khoẻ, KHOẺ, toà án, Hoè",
+        "hoà\u0301 x", "hoàng hoạch hoặc",
+        nfd("Cộng hoà xã hội; thuý"), "Độc lập – Tự do — Hạnh phúc", "M\u200bẬT", "Ðộ mật",
+        "  Nơi\u00a0nhận:\t ", "Sở Tài chính đề nghị các đơn vị", "12.500.000", "TỔNG CỘNG",
+        "o\u0300a", "oa\u0300", "oà\u0323", "uý\u0301", "Oẻ", "Uỵ",
+    ],
+)
+def test_normalize_shortcuts_give_the_full_result(line: str) -> None:
+    assert normalize(line) == _reference(line)
