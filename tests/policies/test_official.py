@@ -4,6 +4,7 @@ import unicodedata
 
 import pytest
 
+from policies.classifiers import official
 from policies.classifiers.official import document_signals, line_signals
 from policies.text import normalize
 
@@ -85,6 +86,17 @@ def signals(line: str) -> set[int]:
         ("TL. Giám đốc", set()),
         ("Q.1, TP. HỒ CHÍ MINH", set()),
         ("ý kiến của Giám đốc", set()),
+        ("GIÁM ĐỐC.", {7}),
+        ("CHỦ TỊCH :", {7}),
+        ("(TUQ. CHÁNH VĂN PHÒNG)", {7}),
+        ("K/T. CHỦ TỊCH", {7}),
+        ("T/L GIÁM ĐỐC", {7}),
+        ("Ông Nguyễn Văn A, GIÁM ĐỐC SỞ", {7}),
+        ("XÃ HY CƯƠNG. TRƯỞNG THÔN", {7}),
+        ("NGUYỄN VĂN TRUNG", set()),
+        ("Tổ trưởng TM.", set()),
+        ("1XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", set()),  # smtp-source's load lines
+        ("Lorem ipsum dolor sit amet. Ut enim ad minim.", set()),
         # PDF: both header columns in one line
         ("UBND TỈNH PHÚ THỌ CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", {1, 2}),
         ("SỞ TÀI CHÍNH Độc lập - Tự do - Hạnh phúc", {1, 2}),
@@ -95,6 +107,11 @@ def signals(line: str) -> set[int]:
 )
 def test_line_signals(line: str, expected: set[int]) -> None:
     assert signals(line) == expected
+
+
+def test_every_signer_title_ends_in_a_capital() -> None:
+    # _signing() skips lines that end with no title by an endswith() test resting on this.
+    assert all(title[-1].isupper() for title in official._SIGNER_TITLES)
 
 
 DOC = [
