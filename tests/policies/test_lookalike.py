@@ -53,3 +53,20 @@ def test_skeleton_uts39() -> None:
     assert skeleton("gm\u0430il.com") == skeleton("gmail.com")
     assert skeleton("paypaI.com") == skeleton("paypal.com")
     assert skeleton("ph\u1ee5tho") != skeleton("phutho")  # a Vietnamese letter is no confusable
+
+
+def test_webmail_skeletons_are_shared_per_list_not_across_lists() -> None:
+    from policies.classifiers.webmail import WebmailList
+
+    a, b = AddressClassifier(["phutho.gov.vn"]), AddressClassifier(["other.gov.vn"])
+    assert a.webmail.domains is b.webmail.domains
+    a.classify("x@example.org")
+    b.classify("x@example.org")
+    assert a.lookalike._webmail_skeletons is b.lookalike._webmail_skeletons
+    # A list of its own (an addition, a removal) gets tables of its own.
+    added = AddressClassifier(["phutho.gov.vn"], WebmailList(add=["thu-mien-phi.example"]))
+    assert added.classify("x@thu-mien-phi.example").classes == {"free_webmail"}
+    assert added.classify("x@thu-mien-ph\u0456.example").lookalike_of == "thu-mien-phi.example"
+    removed = AddressClassifier(["phutho.gov.vn"], WebmailList(remove=["gmail.com"]))
+    assert "gmail.com" not in removed.webmail
+    assert removed.lookalike._all_webmail_skeletons() is not a.lookalike._webmail_skeletons
