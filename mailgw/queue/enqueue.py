@@ -7,8 +7,10 @@ the caller commits, and only after that commit is the message acknowledged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from mailgw.pipeline.mail import new_queue_id
@@ -37,3 +39,32 @@ def enqueue_rows(session: Session, mail_from: str, recipients: Sequence[str], co
                                       status="queued", next_attempt_at=now))
     session.add(msg)
     return msg
+
+
+_MESSAGES = cast(Table, Message.__table__)
+_ENTRIES = cast(Table, QueueEntry.__table__)
+_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+_INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True)
+
+
+def insert_many(session: Session, messages: Sequence[dict[str, Any]], now: datetime,
+                leases: Sequence[tuple[str, datetime] | None] | None = None,
+                ) -> list[tuple[int, list[int]]]:
+    """`enqueue_rows` for many messages at once, with Core statements (no ORM objects).
+
+    Each dict holds Message columns (content, mail_from, direction, queue_id…) and
+    "recipients"; `size` is filled in. `leases`, one per message: (node id, until) inserts that
+    message's entries leased. Returns (message id, [entry ids in recipient order]) per message,
+    in order.
+    """
+    rows = [{**m, "size": len(m["content"])} for m in messages]
+    pks = list(session.scalars(_INSERT_MESSAGES, rows))
+    entries = []
+    for pk, m, lease in zip(pks, messages, leases or [None] * len(messages), strict=True):
+        locked_by, locked_until = lease if lease else (None, None)
+        entries += [{"message_pk": pk, "recipient": r, "domain": recipient_domain(r),
+                     "status": "queued", "next_attempt_at": now, "locked_by": locked_by,
+                     "locked_until": locked_until} for r in m["recipients"]]
+    ids = iter(session.scalars(_INSERT_ENTRIES, entries)) if entries else iter(())
+    return [(pk, [next(ids) for _ in m["recipients"]])
+            for pk, m in zip(pks, messages, strict=True)]
