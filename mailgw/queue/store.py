@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import BindParameter, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgw.delivery.result import DELIVERED, PERMANENT, Result
@@ -116,6 +116,20 @@ def lock_messages(session: Session, message_pks: Iterable[int]) -> None:
 
 
 _ENTRIES = cast(Table, QueueEntry.__table__)
+_MESSAGES = cast(Table, Message.__table__)
+# Statements built once (expanding IN lists): building them per call cost as much as running
+# them, on the path every delivered message takes.
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_ENTRY_STATES = select(
+    _ENTRIES.c.id, _ENTRIES.c.message_pk, _ENTRIES.c.status, _ENTRIES.c.attempts,
+    _ENTRIES.c.locked_by, _ENTRIES.c.locked_until, _ENTRIES.c.next_attempt_at,
+    _ENTRIES.c.final_at).where(_ENTRIES.c.id.in_(_IDS))
+_RECEIVED = select(_MESSAGES.c.id, _MESSAGES.c.received_at).where(_MESSAGES.c.id.in_(_IDS))
+_STILL_OPEN = (select(_ENTRIES.c.message_pk)
+               .where(_ENTRIES.c.message_pk.in_(_IDS),
+                      _ENTRIES.c.status.not_in(FINAL_STATUSES)).distinct())
+_MARK_DONE = update(_MESSAGES).where(_MESSAGES.c.id.in_(_IDS)).values(status="done")
+_DONE_OF = select(_MESSAGES.c.id).where(_MESSAGES.c.id.in_(_IDS), _MESSAGES.c.status == "done")
 # One statement for every outcome, run once per entry (executemany): the columns an attempt sets.
 _RECORD = (
     update(_ENTRIES)
@@ -143,16 +157,11 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
     """
     now = now or utcnow()
     by_id = dict(results)
-    c = _ENTRIES.c
-    entries = session.execute(
-        select(c.id, c.message_pk, c.status, c.attempts, c.locked_by, c.locked_until,
-               c.next_attempt_at, c.final_at)
-        .where(c.id.in_(list(by_id)))).all()
+    entries = session.execute(_ENTRY_STATES, {"ids": list(by_id)}).all()
     # Arrival times, for expiry, in one query (not one per entry).
     retry_pks = {e.message_pk for e in entries if by_id[e.id].kind not in (DELIVERED, PERMANENT)}
     received: dict[int, datetime] = {
-        pk: at for pk, at in session.execute(
-            select(Message.id, Message.received_at).where(Message.id.in_(retry_pks)))
+        pk: at for pk, at in session.execute(_RECEIVED, {"ids": list(retry_pks)})
     } if retry_pks else {}
     out: dict[int, str] = {}
     touched: set[int] = set()
@@ -206,14 +215,10 @@ def finish_if_final(session: Session, message_pks: int | Iterable[int]) -> set[i
     if not pks:
         return set()
     lock_messages(session, pks)
-    still_open = set(session.scalars(
-        select(QueueEntry.message_pk).where(QueueEntry.message_pk.in_(pks),
-                                            QueueEntry.status.not_in(FINAL_STATUSES))
-        .distinct()))
+    still_open = set(session.scalars(_STILL_OPEN, {"ids": list(pks)}))
     done = pks - still_open
     if done:
-        session.execute(update(Message).where(Message.id.in_(done)).values(status="done")
-                        .execution_options(synchronize_session=False))
+        session.execute(_MARK_DONE, {"ids": list(done)})
     return done
 
 
@@ -229,7 +234,6 @@ def park(session: Session, node_id: str, message_pk: int, stage: str, error: str
         .values(locked_by=None, locked_until=None).execution_options(synchronize_session=False))
 
 
-_MESSAGES = cast(Table, Message.__table__)
 _PROCESSED = (
     update(_MESSAGES)
     .where(_MESSAGES.c.id == bindparam("pk"), _MESSAGES.c.processed_at.is_(None))
@@ -250,8 +254,7 @@ def mark_processed(session: Session, processed: Mapping[int, bytes | None],
     if not processed:
         return
     at = now or utcnow()
-    done = set(session.scalars(select(Message.id).where(
-        Message.id.in_(list(processed)), Message.status == "done")))
+    done = set(session.scalars(_DONE_OF, {"ids": list(processed)}))
     keep = [{"pk": pk, "at": at, "content": content} for pk, content in processed.items()
             if content is not None and pk not in done]
     rest = [{"pk": pk, "at": at} for pk, content in processed.items()
