@@ -176,8 +176,15 @@ def _doc_type(line: str) -> bool:
 
 
 # Every title ends in a capital letter, so a line that ends (after spaces, dots and colons) with
-# none of them cannot match _ENDS_WITH_TITLE: one endswith() spares the regex most lines.
+# none of them cannot match _ENDS_WITH_TITLE: _ends_with_title() spares the regex most lines,
+# and its last-letter test spares most of them the endswith() over every title.
 _TITLE_ENDINGS = tuple(_SIGNER_TITLES)
+_TITLE_LAST_LETTERS = frozenset(title[-1] for title in _SIGNER_TITLES)
+
+
+def _ends_with_title(line: str) -> bool:
+    tail = line.rstrip(" .:")
+    return tail[-1:] in _TITLE_LAST_LETTERS and tail.endswith(_TITLE_ENDINGS)
 
 
 def _signing(line: str) -> bool:
@@ -186,7 +193,7 @@ def _signing(line: str) -> bool:
         for m in _SIGN_PREFIX.finditer(line):
             if is_upper_word(m.group("title")) and len(m.group("title")) >= 2:
                 return True
-    return line.rstrip(" .:").endswith(_TITLE_ENDINGS) and bool(_ENDS_WITH_TITLE.search(line))
+    return _ends_with_title(line) and bool(_ENDS_WITH_TITLE.search(line))
 
 
 def line_signals(line: str, low: str | None = None) -> set[int]:
@@ -218,6 +225,32 @@ def line_signals(line: str, low: str | None = None) -> set[int]:
     return found
 
 
+# First characters that make a line worth line_signals() whatever follows: a leading
+# decoration (the head starts later) and the first letters of `Số:`, `V/v`, `Nơi nhận:`.
+_GATE_FIRST = frozenset(_LEAD_CHARS + "sSvVnN")
+
+
+def _may_signal(line: str) -> bool:
+    """False when line_signals() would find nothing in `line` by the tests that look at the
+    line itself; the case-folded words (motto, date) are looked for by the caller.
+
+    The same conditions line_signals() and its helpers start with, in the cheapest form, so
+    that most lines of a long document or body stop after a few character tests.
+    """
+    first = line[0]
+    if first in _GATE_FIRST:
+        return True  # 3, 5 (V/v), 6, or a head after decorations
+    # 1 and 5 (a document type) on a line that starts with a capital: the head is the line.
+    if first.isupper() and (
+        line.split(" ", 1)[0] in _BODY_FIRST_WORDS or line.rstrip(" .:") in _DOC_TYPES
+    ):
+        return True
+    # 7: a signing prefix (a dot or a slash, and a T or a Q), or a title ending the line.
+    if ("." in line or "/" in line) and ("T" in line or "Q" in line):
+        return True
+    return _ends_with_title(line)
+
+
 def document_signals(
     part: str, lines: Sequence[str], normalized: Sequence[str] | None = None
 ) -> DocumentSignals:
@@ -228,25 +261,37 @@ def document_signals(
     """
     norm = normalized if normalized is not None else [normalize(x) for x in lines]
     signals: dict[int, str] = {}
-    prev_low = previous_raw = ""
+    # The previous non-empty line (normalised and as written), and whether its case-folded
+    # form has a word of the motto's first half or "ngày" (the only ones a join looks for).
+    prev = previous_raw = ""
+    prev_motto = prev_day = False
     for raw, line in zip(lines, norm, strict=True):
         if not line:
             continue
-        low = line.casefold()
-        for n in line_signals(line, low):
-            if n not in signals:
-                signals[n] = display(raw)
-        if len(signals) == len(SIGNAL_NAMES):
-            break
+        if line.isascii():
+            # Every word looked for in the case-folded line has a Vietnamese letter.
+            low = ""
+            motto = day = words = False
+        else:
+            low = line.casefold()
+            motto = "cộng hòa" in low or "độc lập" in low
+            day = "ngày" in low
+            words = day or "việt nam" in low or "hạnh phúc" in low
+        if words or _may_signal(line):
+            for n in line_signals(line, low or line.casefold()):
+                if n not in signals:
+                    signals[n] = display(raw)
+            if len(signals) == len(SIGNAL_NAMES):
+                break
         # A wrapped plain-text line: the motto or the date may straddle the break. Only pairs
         # with a word of either are joined (most lines of a large document have none).
-        if prev_low and 2 not in signals and ("cộng hòa" in prev_low or "độc lập" in prev_low):
-            joined = f"{prev_low} {low}"
+        if prev and 2 not in signals and prev_motto:
+            joined = f"{prev.casefold()} {low or line.casefold()}"
             if _MOTTO.search(joined):
                 signals[2] = display(f"{previous_raw} {raw}")
-        if prev_low and 4 not in signals and ("ngày" in prev_low or "ngày" in low):
-            joined = f"{prev_low} {low}"
+        if prev and 4 not in signals and (prev_day or day):
+            joined = f"{prev.casefold()} {low or line.casefold()}"
             if "năm" in joined and _PLACE_DATE.search(joined):
                 signals[4] = display(f"{previous_raw} {raw}")
-        prev_low, previous_raw = low, raw
+        prev, previous_raw, prev_motto, prev_day = line, raw, motto, day
     return DocumentSignals(part, signals)
