@@ -79,11 +79,13 @@ def find_markings(
     for raw, line in zip(lines, norm, strict=True):
         if not line:
             continue
-        text = line_marking(raw, line)
+        # line_marking() finds nothing in a line without "mật" in any of its forms.
+        has_mat = _has_mat(line)
+        text = line_marking(raw, line) if has_mat else ""
         if not text and label and line.casefold() in _LEVELS:
             # The field split over two table cells (an HTML or DOCX table): `Độ mật:` | `Mật`.
             text = f"{label} {display(raw)}"
         if text:
             found.append(Evidence.of(part, "secret_marking", text))
-        label = display(raw) if _has_mat(line) and _FIELD_LABEL.match(line.casefold()) else ""
+        label = display(raw) if has_mat and _FIELD_LABEL.match(line.casefold()) else ""
     return found
