@@ -103,10 +103,15 @@ def is_under(domain: str, parent: str) -> bool:
 class AddressClassifier:
     """Classifies envelope addresses against the gateway domains and the webmail list."""
 
+    # Addresses classified recently, by their raw text (envelope addresses repeat: the same
+    # senders, the same partners). Bounded: emptied when full.
+    CACHE_SIZE = 4096
+
     def __init__(self, domains: Iterable[str], webmail: WebmailList | None = None) -> None:
         self.domains = tuple(normalize_domain(d)[0] for d in domains if d.strip())
         self.webmail = webmail if webmail is not None else WebmailList()
         self.lookalike = LookalikeDetector(self.domains, self.webmail)
+        self._seen: dict[str, Address] = {}
 
     def domain_classes(self, domain: str) -> frozenset[str]:
         """The classes of an already normalised (ASCII, lower case) domain."""
@@ -120,6 +125,19 @@ class AddressClassifier:
         return frozenset(classes or {OTHER})
 
     def classify(self, raw: str) -> Address:
+        """The normalised, classified address (Address is immutable, so a cached one is shared).
+
+        A look-alike check of an outside domain costs ~15 us; a repeated address costs a lookup.
+        """
+        found = self._seen.get(raw)
+        if found is None:
+            found = self._classify(raw)
+            if len(self._seen) >= self.CACHE_SIZE:
+                self._seen.clear()
+            self._seen[raw] = found
+        return found
+
+    def _classify(self, raw: str) -> Address:
         local, written = split_address(raw)
         domain, domain_unicode = normalize_domain(written)
         classes = self.domain_classes(domain)

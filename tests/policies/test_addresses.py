@@ -79,3 +79,15 @@ def test_policy_additions_and_removals() -> None:
 
 def test_split_address_null_sender() -> None:
     assert split_address("<>") == ("", "")
+
+
+def test_repeated_addresses_come_from_a_bounded_cache() -> None:
+    c = AddressClassifier(["phutho.gov.vn"])
+    first = c.classify("Doitac@Example.ORG.")
+    assert c.classify("Doitac@Example.ORG.") is first
+    assert c.classify("doitac@example.org") == AddressClassifier(["phutho.gov.vn"]).classify(
+        "doitac@example.org")
+    for i in range(AddressClassifier.CACHE_SIZE + 10):
+        c.classify(f"a{i}@example.org")
+    assert len(c._seen) <= AddressClassifier.CACHE_SIZE
+    assert c.classify("a@phuth0.gov.vn").lookalike_of == "phutho.gov.vn"
