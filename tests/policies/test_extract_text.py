@@ -13,6 +13,8 @@ from policies.extract.text import to_lines
         ("\n\n  a  \n\t\n \u00a0\nb\t \r\n", ["  a", "b"]),  # blank lines go, leading space stays
         ("M\u200bẬ\u200dT\ufeff", ["MẬT"]),  # zero-width characters that split a word
         ("a\x00b\x07c\x1fd\x7fe\x9ff", ["abcdef"]),
+        ("a\x00b\x07c\x1fd\x7fe\r\nx\x1by", ["abcde", "xy"]),  # ASCII only
+        ("Lorem ipsum.\r\n\r\nDolor\tsit amet.\r\n", ["Lorem ipsum.", "Dolor\tsit amet."]),
         ("\x1b[1mĐộ mật\x1b[0m: Mật", ["[1mĐộ mật[0m: Mật"]),
         ("a\tb", ["a\tb"]),  # tabs stay (normalisation collapses them later)
         ("", []),
