@@ -100,7 +100,7 @@ class Node:
         self.sessions = session_factory(self.engine)
         self.writer = StoreWriter(self.sessions)
         self.node_id = local_node_id()
-        self.delivery = DeliveryService(config, self.engine, self.node_id)
+        self.delivery = DeliveryService(config, self.engine, self.node_id, writer=self.writer)
         # Fresh mail goes from the writer to this process's workers without a claim.
         self.writer.handoff = self.delivery
         # SPF/DKIM/DMARC tables are built once per process, only if mail comes from outside.

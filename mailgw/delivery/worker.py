@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from mailgw.config import Config
 from mailgw.delivery import maildir, mx, smtp
@@ -36,6 +38,7 @@ from mailgw.pipeline import post
 from mailgw.queue import store
 from mailgw.store.db import session_factory
 from mailgw.store.models import Message
+from mailgw.store.writer import StoreWriter
 
 log = logging.getLogger("mailgw.delivery")
 
@@ -84,7 +87,8 @@ class DeliveryService:
                  poll_interval: float = 1.0, lease_seconds: float = 120.0,
                  resolver: mx.MxResolver | None = None, mx_port: int = 25,
                  stages: Sequence[tuple[str, post.Stage]] | None = None,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+                 tls_context: ssl.SSLContext | None = None,
+                 writer: StoreWriter | None = None) -> None:
         self.config = config
         self.engine = engine
         self.node_id = node_id
@@ -94,6 +98,8 @@ class DeliveryService:
         # The post-acceptance stages (archive, transform with DKIM signing last).
         self.stages = stages if stages is not None else post.default_stages(config)
         self.tls_context = tls_context
+        # The process's store writer, if any: results join its grouped transactions.
+        self.writer = writer
         self.resolver = resolver or mx.MxResolver(timeout=config.delivery.dns_timeout)
         self.hostname = config.hostname
         self._sessions = session_factory(engine)
@@ -365,7 +371,11 @@ class DeliveryService:
 
     async def _record_outcomes(self, batch: list[_Outcome]) -> None:
         try:
-            statuses, bounced = await asyncio.to_thread(self._record, batch)
+            if self.writer is not None:
+                statuses, bounced = await self.writer.run(
+                    functools.partial(self._record_in, batch=batch))
+            else:
+                statuses, bounced = await asyncio.to_thread(self._record, batch)
         except Exception as exc:
             if len(batch) > 1:
                 # One bad outcome must not hold up the others: record them one by one.
@@ -404,24 +414,28 @@ class DeliveryService:
             store.renew_leases(s, self.node_id, ids, self.lease_seconds)
 
     def _record(self, batch: list[_Outcome]) -> tuple[dict[int, str], bool]:
-        d = self.config.delivery
         with self._sessions.begin() as s:
-            store.lock_messages(s, (o.message_pk for o in batch))
-            hops = {i: o.hop for o in batch for i, _ in o.pairs}
-            statuses = store.record_results(
-                s, self.node_id, hops, [p for o in batch for p in o.pairs],
-                retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age)
-            # First attempt: keep the bytes the stages made, so retries send the same.
-            store.mark_processed(s, {
-                o.message_pk: o.prepared.content if o.prepared.changed else None
-                for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh})
-            failed = {o.message_pk for o in batch for i, _ in o.pairs
-                      if statuses.get(i) in ("bounced", "expired")}
-            bounced = False
-            for pk in sorted(failed):
-                bounced |= queue_bounce(s, pk, reporting_mta=self.hostname,
-                                        bounce_from=self.config.bounce_from,
-                                        max_age=d.max_age) is not None
+            return self._record_in(s, batch)
+
+    def _record_in(self, s: Session, batch: list[_Outcome]) -> tuple[dict[int, str], bool]:
+        """Store one batch of outcomes in the caller's transaction (and queue bounces)."""
+        d = self.config.delivery
+        store.lock_messages(s, (o.message_pk for o in batch))
+        hops = {i: o.hop for o in batch for i, _ in o.pairs}
+        statuses = store.record_results(
+            s, self.node_id, hops, [p for o in batch for p in o.pairs],
+            retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age)
+        # First attempt: keep the bytes the stages made, so retries send the same.
+        store.mark_processed(s, {
+            o.message_pk: o.prepared.content if o.prepared.changed else None
+            for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh})
+        failed = {o.message_pk for o in batch for i, _ in o.pairs
+                  if statuses.get(i) in ("bounced", "expired")}
+        bounced = False
+        for pk in sorted(failed):
+            bounced |= queue_bounce(s, pk, reporting_mta=self.hostname,
+                                    bounce_from=self.config.bounce_from,
+                                    max_age=d.max_age) is not None
         return statuses, bounced
 
 

@@ -11,6 +11,10 @@ edge answers 451 and the client retries).
 each message, so a violation record and its message commit together. A rejected message (verdict
 "reject") gets no message row, only what `record` writes.
 
+`run(fn)` puts other store work into the same grouped transactions (the delivery workers record
+their results this way): one writer per process, so its transactions do not queue for the
+database lock behind each other, and one commit serves both.
+
 `handoff`, when set (by the gateway process, to its own delivery workers), lets the writer lease
 the entries of an allowed, small message to this process in the insert itself and hand them over
 in memory once committed: no claim transaction and no second read of the bytes, as Postfix's
@@ -28,7 +32,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,11 +71,24 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
 
 
+@dataclass
+class _Job:
+    """Other store work that joins the next grouped transaction (delivery results)."""
+
+    fn: Callable[[Session], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_Item = _Pending | _Job
+T = TypeVar("T")
+
+
 class StoreWriter:
     def __init__(self, sessions: sessionmaker[Session], max_batch: int = 64) -> None:
         self._sessions = sessions
         self._max_batch = max_batch
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.record: Callable[[Session, Mail, Message | None], None] | None = None
         self.handoff: Handoff | None = None
@@ -97,6 +114,16 @@ class StoreWriter:
         self._queue.put(_Pending(mail, future, loop))
         return await future
 
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """`fn(session)` inside the writer's next transaction, grouped with whatever else is
+        waiting: one writer, one commit, instead of a transaction of its own that would queue
+        for the database lock beside the writer's. If the group fails, `fn` runs again alone;
+        its exception, if it fails then too, is raised here."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, future, loop))
+        return await future
+
     # -- writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -119,29 +146,37 @@ class StoreWriter:
             if stop:
                 return
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Item]) -> None:
         handed: list[tuple[Mail, list[Claimed], Message]] = []
+        pendings = [p for p in batch if isinstance(p, _Pending)]
+        jobs = [j for j in batch if isinstance(j, _Job)]
         try:
-            ids = self._commit([p.mail for p in batch], handed)
+            ids, results = self._commit([p.mail for p in pendings], jobs, handed)
         except Exception as exc:
-            if len(batch) == 1:
-                log.error("store commit failed for %s: %s", batch[0].mail.queue_id, _one_line(exc))
-                _resolve(batch[0], error=StoreUnavailable(_one_line(exc)))
-                return
-            for pending in batch:
-                self._write([pending])
+            if len(batch) > 1:
+                for item in batch:
+                    self._write([item])
+            elif pendings:
+                log.error("store commit failed for %s: %s", pendings[0].mail.queue_id,
+                          _one_line(exc))
+                _resolve(pendings[0], error=StoreUnavailable(_one_line(exc)))
+            else:
+                _resolve(jobs[0], error=exc)
             return
         if self.handoff is not None:
             for mail, claimed, message in handed:
                 mail.handed_off = True
                 self.handoff.take(claimed, message)
-        for pending, pk in zip(batch, ids, strict=True):
+        for pending, pk in zip(pendings, ids, strict=True):
             _resolve(pending, result=pk)
+        for job, result in zip(jobs, results, strict=True):
+            _resolve(job, result=result)
 
-    def _commit(self, mails: list[Mail],
-                handed: list[tuple[Mail, list[Claimed], Message]]) -> list[int]:
+    def _commit(self, mails: list[Mail], jobs: list[_Job],
+                handed: list[tuple[Mail, list[Claimed], Message]]) -> tuple[list[int], list[Any]]:
         ids: dict[int, int] = {}  # position in `mails` -> message id (0: rejected, no row)
         with self._sessions.begin() as session:
+            results = [job.fn(session) for job in jobs]
             # Allowed mail, the most of it, with Core statements: nothing to enforce, and
             # building and flushing ORM objects was most of the writer's time.
             plain = [i for i, m in enumerate(mails) if m.verdict == "allow"]
@@ -159,7 +194,7 @@ class StoreWriter:
                 rows.append((i, row))
             session.flush()
             ids.update((i, row.id if row is not None else 0) for i, row in rows)
-        return [ids[i] for i in range(len(mails))]
+        return [ids[i] for i in range(len(mails))], results
 
     def _insert_plain(self, session: Session, mails: list[Mail],
                       handed: list[tuple[Mail, list[Claimed], Message]], ids: dict[int, int],
@@ -194,14 +229,14 @@ def _columns(m: Mail) -> dict[str, Any]:
             "verdict": m.verdict, "verdict_detail": m.verdict_detail}
 
 
-def _resolve(p: _Pending, result: int | None = None, error: Exception | None = None) -> None:
+def _resolve(p: _Item, result: Any = None, error: Exception | None = None) -> None:
     def settle() -> None:
         if p.future.done():  # the session went away meanwhile
             return
         if error is not None:
             p.future.set_exception(error)
         else:
-            p.future.set_result(result)  # type: ignore[arg-type]
+            p.future.set_result(result)
 
     # A closed loop raises RuntimeError: nobody is waiting any more.
     with contextlib.suppress(RuntimeError):

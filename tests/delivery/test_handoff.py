@@ -27,9 +27,10 @@ def _mail(verdict: str = "allow") -> Mail:
 
 async def test_committed_mail_is_delivered_without_a_claim(engine, sink, tmp_path):
     # A poll interval of an hour and no wake(): only the hand-off can deliver this message.
-    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1",
-                          poll_interval=3600)
+    # The results go through the writer's transactions, as in the gateway.
     writer = StoreWriter(session_factory(engine))
+    svc = DeliveryService(plain_config(tmp_path, default=sink.hop), engine, "n1",
+                          poll_interval=3600, writer=writer)
     writer.handoff = svc
     await svc.start()
     writer.start()
