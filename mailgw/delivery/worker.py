@@ -58,7 +58,7 @@ class Group:
     message: Message | None = None  # read with the claim, if small
     # The post-acceptance stages of each message of this claim, run once and shared by all
     # its groups (several next hops or MX domains): a message is signed once, not per group.
-    preparing: dict[int, asyncio.Task[post.Prepared | None]] = field(default_factory=dict)
+    preparing: dict[int, asyncio.Future[post.Prepared | None]] = field(default_factory=dict)
 
     @property
     def first(self) -> store.Claimed:
@@ -230,7 +230,7 @@ class DeliveryService:
 
     def _spawn(self, claimed: Sequence[store.Claimed], messages: dict[int, Message]) -> None:
         """One delivery task per group of leased entries."""
-        preparing: dict[int, asyncio.Task[post.Prepared | None]] = {}
+        preparing: dict[int, asyncio.Future[post.Prepared | None]] = {}
         for group in self._group(claimed):
             group.message = messages.get(group.first.message_pk)
             group.preparing = preparing
@@ -297,9 +297,7 @@ class DeliveryService:
         else:
             task = group.preparing.get(first.message_pk)
             if task is None:
-                task = group.preparing[first.message_pk] = asyncio.ensure_future(
-                    asyncio.to_thread(post.prepare, self._sessions, first.message_pk,
-                                      self.node_id, self.stages, group.message))
+                task = group.preparing[first.message_pk] = self._prepare(group)
             prepared = await asyncio.shield(task)
         if prepared is None:
             # Parked: prepare() gave the leases back; `mailgw queue retry` replays it.
@@ -316,6 +314,20 @@ class DeliveryService:
         self._outcome_event.set()
         statuses = await outcome.done
         self._log(group, pairs, statuses, remote, time.monotonic() - started)
+
+    def _prepare(self, group: Group) -> asyncio.Future[post.Prepared | None]:
+        """The post-acceptance stages of the group's message: here for small mail whose
+        stages are pure computation, else in a thread."""
+        if group.message is not None:
+            now = post.prepare_inline(group.message, self.stages)
+            if now is not None:
+                done: asyncio.Future[post.Prepared | None] = (
+                    asyncio.get_running_loop().create_future())
+                done.set_result(now)
+                return done
+        return asyncio.ensure_future(asyncio.to_thread(
+            post.prepare, self._sessions, group.first.message_pk, self.node_id, self.stages,
+            group.message))
 
     async def _transport(self, group: Group, mail_from: str, recipients: list[str],
                          content: bytes) -> tuple[dict[str, Result], str]:

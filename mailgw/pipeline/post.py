@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,24 @@ class MessageFacts:
 
 
 Stage = Callable[[bytes, MessageFacts], bytes]
+
+# Messages up to this size may have their stages run on the delivery worker's event loop, if
+# every stage is marked `cpu_only` (no file, network or store access): a thread hop costs more
+# than signing 10 KB, and makes the loop wait for the GIL.
+INLINE_MAX_BYTES = 64 * 1024
+
+F = TypeVar("F", bound=Callable[..., bytes])
+
+
+def cpu_only(stage: F) -> F:
+    """Mark a stage as pure computation over the bytes (it may run on the event loop)."""
+    stage.cpu_only = True  # type: ignore[attr-defined]
+    return stage
+
+
+def is_cpu_only(stage: Stage) -> bool:
+    target = getattr(stage, "func", stage)  # a functools.partial of a marked stage
+    return bool(getattr(target, "cpu_only", False))
 
 
 def default_stages(config: Config | None = None) -> list[tuple[str, Stage]]:
@@ -119,3 +137,17 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
         log.error("%s: parked in stage %s: %s", facts.queue_id, exc.stage, exc.error)
         return None
     return Prepared(out, fresh=True, changed=out != content)
+
+
+def prepare_inline(m: Message, stages: Sequence[tuple[str, Stage]]) -> Prepared | None:
+    """`prepare()` for a small message already loaded, on the caller's thread, when every stage
+    is `cpu_only`; None means "use prepare() in a thread" (too big, not fresh, or a stage failed:
+    prepare() runs it again and parks the message, which needs the store)."""
+    if (m.size > INLINE_MAX_BYTES or m.status == "parked" or m.processed_at is not None
+            or not all(is_cpu_only(stage) for _, stage in stages)):
+        return None
+    try:
+        out = run_stages(m.content, MessageFacts.of(m), stages)
+    except Parked:
+        return None
+    return Prepared(out, fresh=True, changed=out != m.content)

@@ -8,9 +8,10 @@ crash before the result is committed runs it again. An exception parks the messa
 
 from __future__ import annotations
 
-from mailgw.pipeline.post import MessageFacts
+from mailgw.pipeline.post import MessageFacts, cpu_only
 
 
+@cpu_only  # while it archives nothing; storing attachments will need a thread
 def run(content: bytes, facts: MessageFacts) -> bytes:
     """Archive the message (not yet: returns the bytes unchanged)."""
     return content

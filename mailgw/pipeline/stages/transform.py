@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mailgw.dkim import sign_outgoing
-from mailgw.pipeline.post import MessageFacts
+from mailgw.pipeline.post import MessageFacts, cpu_only
 
 if TYPE_CHECKING:
     from mailgw.config import Config
 
 
+@cpu_only  # signing, with keys cached in memory (a stat of the manifest per message)
 def run(content: bytes, facts: MessageFacts, config: Config | None = None) -> bytes:
     """Transform the message: DKIM-sign outbound mail last (with a config; see default_stages)."""
     if config is None:
