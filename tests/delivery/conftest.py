@@ -39,6 +39,7 @@ class SinkHandler:
     rcpt_seen: list[str] = field(default_factory=list)
     tls_seen: list[bool] = field(default_factory=list)  # per accepted DATA: was it over TLS?
     data_delay: float = 0.0
+    rsets: int = 0  # RSET commands received
 
     def reply_for(self, address: str) -> str:
         r = self.rcpt_replies.get(address, "250 2.1.5 Ok")
@@ -53,6 +54,10 @@ class SinkHandler:
         if reply.startswith("2"):
             envelope.rcpt_tos.append(address)
         return reply
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.rsets += 1
+        return "250 2.0.0 Ok"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_delay:
