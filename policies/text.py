@@ -74,11 +74,17 @@ def normalize(text: str) -> str:
 
     Line breaks are kept (callers work line by line); leading and trailing spaces are removed.
     """
-    if text.isascii() or (
-        unicodedata.is_normalized("NFC", text) and not _SLOW.search(text)
-    ):
-        # Numbers, codes, English, and most Vietnamese lines: nothing to translate, recompose
-        # or move; only the spaces change.
+    if text.isascii():
+        # Numbers, codes, English: nothing to translate or recompose.
+        return " ".join(text.split()) if "\n" not in text and "\r" not in text \
+            else _SPACES.sub(" ", text).strip()
+    if unicodedata.is_normalized("NFC", text) and not _SLOW.search(text):
+        # Most Vietnamese lines: nothing to translate, recompose or move; only the spaces
+        # change, if any. Every white-space character but the ASCII space is unprintable, so
+        # a printable line without a double, leading or trailing space is its own result
+        # (a cheaper test than splitting a line of many words).
+        if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
+            return text
         return " ".join(text.split()) if "\n" not in text and "\r" not in text \
             else _SPACES.sub(" ", text).strip()
     if _SPECIAL.search(text):
