@@ -225,9 +225,10 @@ def line_signals(line: str, low: str | None = None) -> set[int]:
     return found
 
 
-# First characters that make a line worth line_signals() whatever follows: a leading
-# decoration (the head starts later) and the first letters of `Số:`, `V/v`, `Nơi nhận:`.
-_GATE_FIRST = frozenset(_LEAD_CHARS + "sSvVnN")
+# The first two characters of `Số:` (3), `V/v` (5) and `Nơi nhận:` (6) as their regexes
+# accept them (the second one in either case; for `V/v` a slash or a space).
+_NUMBER_SECOND = frozenset("ốỐ")
+_RECIPIENTS_SECOND = frozenset("ơƠ")
 
 
 def _may_signal(line: str) -> bool:
@@ -238,17 +239,30 @@ def _may_signal(line: str) -> bool:
     that most lines of a long document or body stop after a few character tests.
     """
     first = line[0]
-    if first in _GATE_FIRST:
-        return True  # 3, 5 (V/v), 6, or a head after decorations
+    if first in _LEAD_CHARS:
+        return True  # the head starts after the decorations: let line_signals() find it
+    second = line[1:2]
+    if (first in "sS" and second in _NUMBER_SECOND) or (
+        first in "nN" and second in _RECIPIENTS_SECOND
+    ) or (first in "vV" and (second == "/" or second.isspace())):
+        return True  # 3, 6, 5 (V/v)
     # 1 and 5 (a document type) on a line that starts with a capital: the head is the line.
     if first.isupper() and (
         line.split(" ", 1)[0] in _BODY_FIRST_WORDS or line.rstrip(" .:") in _DOC_TYPES
     ):
         return True
-    # 7: a signing prefix (a dot or a slash, and a T or a Q), or a title ending the line.
-    if ("." in line or "/" in line) and ("T" in line or "Q" in line):
+    # 7: a signing prefix (a dot or a slash, and a piece of KT. TM. TL. TUQ. Q. K/T T/M T/L),
+    # or a title ending the line.
+    if ("." in line or "/" in line) and ("Q" in line or _has_t_prefix_piece(line)):
         return True
     return _ends_with_title(line)
+
+
+def _has_t_prefix_piece(line: str) -> bool:
+    return "T" in line and (
+        "KT" in line or "TM" in line or "TL" in line or "TU" in line or "/T" in line
+        or "T/" in line
+    )
 
 
 def document_signals(
