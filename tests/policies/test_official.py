@@ -102,6 +102,14 @@ LINE_CASES = [
     ("Số: 2156/STC-QLNS Phú Thọ, ngày 14 tháng 10 năm 2024", {3, 4}),
     ("Nơi nhận: KT. GIÁM ĐỐC", {6, 7}),
     ("| > Số: 12/QĐ-UBND", {3}),  # table bars and quote marks before the head
+    ("V / v tăng cường", {5}),
+    ("v/v: abc", {5}),
+    ("nơi nhận:", {6}),
+    ("NƠI NHẬN:", {6}),
+    ("sỐ: 5/UBND", {3}),
+    ("Tài liệu KT. GIÁM ĐỐC", {7}),
+    ("Vụ việc", set()),
+    ("Nhằm mục đích", set()),
     ("* QUYẾT ĐỊNH", {5}),
 ]
 
