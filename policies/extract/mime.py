@@ -19,6 +19,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32, default
 from email.utils import collapse_rfc2231_value
+from typing import cast
 
 from . import files
 from .context import Run
@@ -172,28 +173,31 @@ def _walk_part(run: Run, part: Message, prefix: str, depth: int, path: str, wher
     cte = _header_checks(run, part, where)
     ctype = part.get_content_type()
     _alternate_content_types(run, part, prefix, depth, path, where)
-    payload = part.get_payload()
     if ctype in ("message/partial", "message/external-body"):
         # Content sent in pieces or kept elsewhere cannot be examined here; clients differ.
         run.defect(where, "partial_message", ctype, ambiguous=True)
-    if ctype.startswith("message/") and isinstance(payload, list):
+    if not part.is_multipart():
+        # A str body. Not fetched here: get_payload() of an 8-bit body re-encodes and
+        # decodes all of it, and _leaf() asks for it only when it needs it.
+        if part.get_content_maintype() == "multipart":
+            _unsplit_multipart(run, part, str(part.get_payload()), prefix, depth, path, cte,
+                               where)
+            return
+        _leaf(run, part, prefix, depth, path, cte, where)
+        return
+    payload = cast(list, part.get_payload())  # is_multipart(): the list of parts
+    if ctype.startswith("message/"):
         _attached_message(run, part, payload, prefix, depth, path, cte, where)
         return
-    if isinstance(payload, list):
-        if cte not in _IDENTITY:
-            run.defect(where, "multipart_with_transfer_encoding", cte, ambiguous=True)
-        _outside_text(run, part.preamble, f"{prefix}body (preamble)", "content_in_preamble",
-                      depth, where)
-        _outside_text(run, part.epilogue, f"{prefix}body (epilogue)", "content_in_epilogue",
-                      depth, where)
-        _boundary_collisions(run, part, payload, where)
-        for number, sub in enumerate(payload, 1):
-            _walk(run, sub, prefix, depth + 1, f"{path}.{number}" if path else str(number))
-        return
-    if part.get_content_maintype() == "multipart":
-        _unsplit_multipart(run, part, str(payload), prefix, depth, path, cte, where)
-        return
-    _leaf(run, part, prefix, depth, path, cte, where)
+    if cte not in _IDENTITY:
+        run.defect(where, "multipart_with_transfer_encoding", cte, ambiguous=True)
+    _outside_text(run, part.preamble, f"{prefix}body (preamble)", "content_in_preamble",
+                  depth, where)
+    _outside_text(run, part.epilogue, f"{prefix}body (epilogue)", "content_in_epilogue",
+                  depth, where)
+    _boundary_collisions(run, part, payload, where)
+    for number, sub in enumerate(payload, 1):
+        _walk(run, sub, prefix, depth + 1, f"{path}.{number}" if path else str(number))
 
 
 def _boundary_collisions(run: Run, part: Message, payload: list, where: str) -> None:
@@ -370,7 +374,9 @@ def _raw_body(part: Message) -> bytes | None:
 
 def _leaf(run: Run, part: Message, prefix: str, depth: int, path: str, cte: str,
           where: str) -> None:
-    raw = part.get_payload()
+    # The body as parsed, only when it is looked at (for an 8-bit body get_payload() encodes
+    # and decodes all of it).
+    raw = part.get_payload() if run.blobs.runs or cte == "base64" else None
     if isinstance(raw, str) and run.blobs.runs:
         restored = run.blobs.restore(raw)
         if restored is not raw:
