@@ -191,13 +191,15 @@ class DeliveryService:
         return (self._loop is not None and not self._stopping
                 and len(self._tasks) < self._handoff_limit)
 
-    def take(self, claimed: list[store.Claimed], message: Message) -> None:
+    def take(self, handed: list[tuple[list[store.Claimed], Message]]) -> None:
         """Deliver entries the store writer leased to us and committed (from its thread)."""
         loop = self._loop
         if loop is None:
             return  # not started: the lease runs out and a claim picks them up
+        claimed = [c for entries, _ in handed for c in entries]
+        messages = {m.id: m for _, m in handed}
         with contextlib.suppress(RuntimeError):  # the loop is closed: the lease runs out
-            loop.call_soon_threadsafe(self._spawn, claimed, {message.id: message})
+            loop.call_soon_threadsafe(self._spawn, claimed, messages)
 
     # -- the loop ----------------------------------------------------------------------------
 

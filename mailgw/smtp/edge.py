@@ -96,8 +96,7 @@ class GatewaySMTP(SMTP):
             auth_exclude_mechanism=["CRAM-MD5"],
         )
         # Every command goes through one gate: control characters and the command budget.
-        self._smtp_methods = {name: self._gate(name, method)
-                              for name, method in self._smtp_methods.items()}
+        self._smtp_methods = _GatedCommands(self, self._smtp_methods)
 
     def __dir__(self) -> list[str]:
         # aiosmtpd's __init__ finds the auth_*, smtp_* and handle_* methods with dir() and
@@ -305,6 +304,19 @@ def _raw_path(arg: str) -> str:
 
 
 _COMMAND_NAMES: dict[str, list[str]] = {}
+
+
+class _GatedCommands(dict[str, Any]):
+    """aiosmtpd's command table, each command wrapped in the edge's gate when it is looked up
+    (a session uses a handful of some thirty commands: wrapping all at connect cost more)."""
+
+    def __init__(self, edge: GatewaySMTP, methods: dict[str, Any]) -> None:
+        super().__init__(methods)
+        self._edge = edge
+
+    def get(self, name: str, default: Any = None) -> Any:
+        method = super().get(name)
+        return default if method is None else self._edge._gate(name, method)
 
 
 def _command_names(cls: type) -> list[str]:

@@ -59,8 +59,9 @@ class Handoff(Protocol):
         """Room for more work in memory (else the entries wait in the store for a claim)."""
         ...
 
-    def take(self, claimed: list[Claimed], message: Message) -> None:
-        """Deliver these committed, leased entries; `message` is a detached copy of the row."""
+    def take(self, handed: list[tuple[list[Claimed], Message]]) -> None:
+        """Deliver these committed, leased entries; each message is a copy of its row that
+        belongs to no session."""
         ...
 
 
@@ -163,14 +164,11 @@ class StoreWriter:
             else:
                 _resolve(jobs[0], error=exc)
             return
-        if self.handoff is not None:
-            for mail, claimed, message in handed:
+        if self.handoff is not None and handed:
+            for mail, _, _ in handed:
                 mail.handed_off = True
-                self.handoff.take(claimed, message)
-        for pending, pk in zip(pendings, ids, strict=True):
-            _resolve(pending, result=pk)
-        for job, result in zip(jobs, results, strict=True):
-            _resolve(job, result=result)
+            self.handoff.take([(claimed, message) for _, claimed, message in handed])
+        _resolve_all([*zip(pendings, ids, strict=True), *zip(jobs, results, strict=True)])
 
     def _commit(self, mails: list[Mail], jobs: list[_Job],
                 handed: list[tuple[Mail, list[Claimed], Message]]) -> tuple[list[int], list[Any]]:
@@ -227,6 +225,23 @@ def _columns(m: Mail) -> dict[str, Any]:
             "auth_user": m.session.auth_user, "client_ip": m.session.peer_ip,
             "client_helo": m.session.helo[:255], "received_at": m.received_at,
             "verdict": m.verdict, "verdict_detail": m.verdict_detail}
+
+
+def _resolve_all(done: list[tuple[_Pending, int] | tuple[_Job, Any]]) -> None:
+    """Settle a committed batch: one wake-up of each waiting event loop, not one per item."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any]]] = {}
+    for item, result in done:
+        by_loop.setdefault(item.loop, []).append((item, result))
+
+    def settle(items: list[tuple[_Item, Any]]) -> None:
+        for item, result in items:
+            if not item.future.done():  # the session went away meanwhile
+                item.future.set_result(result)
+
+    for loop, items in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, items)
 
 
 def _resolve(p: _Item, result: Any = None, error: Exception | None = None) -> None:
