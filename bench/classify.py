@@ -1,6 +1,6 @@
 """Classification speed: time per message (p50/p99) over the corpus, and for a 20 MB message.
 
-    python bench/classify.py [--corpus DIR] [--rounds N] [--size-mb 20]
+    python bench/classify.py [--corpus DIR] [--rounds N] [--size-mb 20] [--small N]
 
 What is timed is what the gateway runs during DATA: content extraction, the classifiers and the
 policy evaluation (`Policy.classify` + `Policy.evaluate`), with the shipped policy and one
@@ -9,6 +9,10 @@ attachments (DOCX, XLSX, PDF, a ZIP holding a DOCX, and incompressible "photos")
 here. Peak memory: tracemalloc's peak for one classification of the big message (a separate,
 untimed run) and the process's peak RSS. Targets (issue 3): p99 < 50 ms on the corpus,
 < 2 s for the 20 MB message.
+
+Small messages: CPU microseconds per message for a 10 KB plain-text message as Postfix's
+smtp-source sends it (the gateway load benchmark's message) and a 10 KB plain-text letter in
+Vietnamese prose, each classified `--small` times.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 import tracemalloc
 import zipfile
 from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +121,33 @@ def big_message(size_mb: float) -> bytes:
     return m.as_bytes()
 
 
+def smtp_source_message(size: int = 10240) -> bytes:
+    """What `smtp-source -l SIZE` sends: four header fields, then 78-character lines of a digit
+    and X's (the last one a remainder), CRLF."""
+    head = (b"From: <hungnv.stc@phutho.gov.vn>\r\nTo: <doitac@example.org>\r\n"
+            b"Date: Thu, 26 Nov 2026 16:40:24 +0000 (UTC)\r\n"
+            b"Message-Id: <2a6c.0003.0000@vm>\r\n\r\n")
+    count = (size - 1) // 80
+    lines = [b"1234567890"[i % 10:i % 10 + 1] + b"X" * 77 for i in range(count)]
+    lines.append(b"X" * (size - 80 * count))
+    return head + b"\r\n".join(lines) + b"\r\n"
+
+
+def prose_message(size: int = 10240) -> bytes:
+    """A plain-text letter in Vietnamese prose (no Decree 30 layout), about `size` bytes."""
+    m = EmailMessage()
+    m["From"] = "hungnv.stc@phutho.gov.vn"
+    m["To"] = "doitac@example.org"
+    m["Subject"] = "Trao đổi về dự toán"
+    words = FILLER.split()
+    rnd = random.Random(10)
+    lines = ["Kính gửi anh chị,"]
+    while sum(len(x.encode()) + 1 for x in lines) < size - 400:
+        lines.append(" ".join(rnd.choice(words) for _ in range(14)))
+    m.set_content("\n".join([*lines, "Trân trọng."]) + "\n", cte="8bit")
+    return m.as_bytes(policy=SMTP)
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     k = min(len(values) - 1, max(0, round(q / 100 * (len(values) - 1))))
@@ -128,6 +160,8 @@ def main() -> None:
                     or str(ROOT / ".." / "shared" / "corpus"))
     ap.add_argument("--rounds", type=int, default=5, help="passes over the corpus")
     ap.add_argument("--size-mb", type=float, default=20.0)
+    ap.add_argument("--small", type=int, default=300,
+                    help="classifications of each 10 KB message (0: skip)")
     args = ap.parse_args()
 
     policy = load_policy(ROOT / "policies" / "phutho.toml")
@@ -165,6 +199,26 @@ def main() -> None:
               f"{pct(own, 50):.2f} ms, p99 {pct(own, 99):.2f} ms")
     else:
         print(f"corpus: not found at {corpus} (skipped)")
+
+    for name, small in (("smtp-source 10 KB plain text", smtp_source_message()),
+                        ("10 KB Vietnamese prose", prose_message())):
+        if args.small <= 0:
+            break
+        mail_from, rcpts = "hungnv.stc@phutho.gov.vn", ["doitac@example.org"]
+        policy.evaluate(policy.classify(small, mail_from, rcpts, addresses=addresses))
+        c0 = time.process_time()
+        for _ in range(args.small):
+            extraction = extract(small)
+        c1 = time.process_time()
+        for _ in range(args.small):
+            policy.evaluate(policy.facts_from_extraction(
+                extraction, mail_from, rcpts, addresses=addresses, size=len(small)))
+        c2 = time.process_time()
+        per = 1e6 / args.small
+        print(f"small message, {name} ({len(small)} bytes): CPU "
+              f"{(c2 - c0) * per:.0f} us per message, of which extraction "
+              f"{(c1 - c0) * per:.0f} us, classifiers and policy {(c2 - c1) * per:.0f} us "
+              f"({args.small} runs)")
 
     t0 = time.perf_counter()
     raw = big_message(args.size_mb)
