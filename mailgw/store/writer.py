@@ -132,66 +132,75 @@ class StoreWriter:
             first = self._queue.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write(batch)
-            if stop:
+            if self._write([first], drain=True):
                 return
 
-    def _write(self, batch: list[_Item]) -> None:
+    def _drain(self, batch: list[_Item]) -> bool:
+        """Add what is waiting to `batch` (up to max_batch); True if the stop signal came."""
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
+
+    def _write(self, batch: list[_Item], drain: bool = False) -> bool:
+        """Commit `batch` in one transaction (each item alone if that fails); with `drain`,
+        also whatever queued up while the transaction waited for the database lock: group
+        commit proper, where the wait for the other writers fills the next batch. Returns
+        True if the stop signal was drained."""
         handed: list[tuple[Mail, list[Claimed], Message]] = []
-        pendings = [p for p in batch if isinstance(p, _Pending)]
-        jobs = [j for j in batch if isinstance(j, _Job)]
+        stop = False
         try:
-            ids, results = self._commit([p.mail for p in pendings], jobs, handed)
+            with self._sessions.begin() as session:
+                if drain:
+                    session.connection()  # BEGIN: on SQLite, waits for the writer lock
+                    stop = self._drain(batch)
+                pendings = [p for p in batch if isinstance(p, _Pending)]
+                jobs = [j for j in batch if isinstance(j, _Job)]
+                ids, results = self._commit(session, [p.mail for p in pendings], jobs, handed)
         except Exception as exc:
             if len(batch) > 1:
                 for item in batch:
                     self._write([item])
-            elif pendings:
-                log.error("store commit failed for %s: %s", pendings[0].mail.queue_id,
+            elif isinstance(batch[0], _Pending):
+                log.error("store commit failed for %s: %s", batch[0].mail.queue_id,
                           _one_line(exc))
-                _resolve(pendings[0], error=StoreUnavailable(_one_line(exc)))
+                _resolve(batch[0], error=StoreUnavailable(_one_line(exc)))
             else:
-                _resolve(jobs[0], error=exc)
-            return
+                _resolve(batch[0], error=exc)
+            return stop
         if self.handoff is not None and handed:
             for mail, _, _ in handed:
                 mail.handed_off = True
             self.handoff.take([(claimed, message) for _, claimed, message in handed])
         _resolve_all([*zip(pendings, ids, strict=True), *zip(jobs, results, strict=True)])
+        return stop
 
-    def _commit(self, mails: list[Mail], jobs: list[_Job],
+    def _commit(self, session: Session, mails: list[Mail], jobs: list[_Job],
                 handed: list[tuple[Mail, list[Claimed], Message]]) -> tuple[list[int], list[Any]]:
         ids: dict[int, int] = {}  # position in `mails` -> message id (0: rejected, no row)
-        with self._sessions.begin() as session:
-            results = [job.fn(session) for job in jobs]
-            # Allowed mail, the most of it, with Core statements: nothing to enforce, and
-            # building and flushing ORM objects was most of the writer's time.
-            plain = [i for i, m in enumerate(mails) if m.verdict == "allow"]
-            if plain:
-                self._insert_plain(session, [mails[i] for i in plain], handed, ids, plain)
-            rows: list[tuple[int, Message | None]] = []
-            for i, m in enumerate(mails):
-                if m.verdict == "allow":
-                    continue
-                row = None if m.verdict == "reject" else enqueue_rows(
-                    session, m.mail_from, m.rcpt_tos, m.stored_bytes(), m.direction,
-                    **_columns(m))
-                if self.record is not None:
-                    self.record(session, m, row)
-                rows.append((i, row))
-            session.flush()
-            ids.update((i, row.id if row is not None else 0) for i, row in rows)
+        results = [job.fn(session) for job in jobs]
+        # Allowed mail, the most of it, with Core statements: nothing to enforce, and
+        # building and flushing ORM objects was most of the writer's time.
+        plain = [i for i, m in enumerate(mails) if m.verdict == "allow"]
+        if plain:
+            self._insert_plain(session, [mails[i] for i in plain], handed, ids, plain)
+        rows: list[tuple[int, Message | None]] = []
+        for i, m in enumerate(mails):
+            if m.verdict == "allow":
+                continue
+            row = None if m.verdict == "reject" else enqueue_rows(
+                session, m.mail_from, m.rcpt_tos, m.stored_bytes(), m.direction,
+                **_columns(m))
+            if self.record is not None:
+                self.record(session, m, row)
+            rows.append((i, row))
+        session.flush()
+        ids.update((i, row.id if row is not None else 0) for i, row in rows)
         return [ids[i] for i in range(len(mails))], results
 
     def _insert_plain(self, session: Session, mails: list[Mail],
