@@ -55,3 +55,28 @@ async def test_the_cache_is_bounded_and_keeps_no_password(engine) -> None:
     await cache.authenticate(USER.upper(), OLD)
     assert len(cache._entries) == 1
     assert all(OLD.encode() not in key for key in cache._entries)
+
+
+class _Counting(LocalAuthenticator):
+    """The real local authenticator, counting the checks that reach it."""
+
+    checks = 0
+
+    async def authenticate(self, login: str, password: str):
+        self.checks += 1
+        return await super().authenticate(login, password)
+
+
+async def test_simultaneous_logins_share_one_check(engine) -> None:
+    import asyncio
+
+    with Session(engine) as s, s.begin():
+        add_user(s, USER, OLD)
+    local = _Counting(session_factory(engine), load(environ={}))
+    cache = CachingAuthenticator(local, ttl=60)
+    good = await asyncio.gather(*(cache.authenticate(USER, OLD) for _ in range(8)))
+    assert all(r is not None for r in good) and local.checks == 1
+    # A wrong password shared by simultaneous attempts is one failed check, never cached.
+    bad = await asyncio.gather(*(cache.authenticate(USER, NEW) for _ in range(4)))
+    assert bad == [None] * 4 and local.checks == 2
+    assert await cache.authenticate(USER, NEW) is None and local.checks == 3
