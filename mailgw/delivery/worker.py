@@ -436,13 +436,15 @@ class DeliveryService:
         d = self.config.delivery
         store.lock_messages(s, (o.message_pk for o in batch))
         hops = {i: o.hop for o in batch for i, _ in o.pairs}
+        done: set[int] = set()
         statuses = store.record_results(
             s, self.node_id, hops, [p for o in batch for p in o.pairs],
-            retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age)
-        # First attempt: keep the bytes the stages made, so retries send the same.
+            retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age, done=done)
+        # First attempt: keep the bytes the stages made, so retries send the same. A message
+        # already done before this attempt cannot be fresh: `done` is all there is to know.
         store.mark_processed(s, {
             o.message_pk: o.prepared.content if o.prepared.changed else None
-            for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh})
+            for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh}, done=done)
         failed = {o.message_pk for o in batch for i, _ in o.pairs
                   if statuses.get(i) in ("bounced", "expired")}
         bounced = False

@@ -144,7 +144,8 @@ _RECORD = (
 
 def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, str],
                    results: Sequence[tuple[int, Result]], *, retry_initial: float,
-                   retry_max: float, max_age: float, now: datetime | None = None) -> dict[int, str]:
+                   retry_max: float, max_age: float, now: datetime | None = None,
+                   done: set[int] | None = None) -> dict[int, str]:
     """Store one attempt's outcome per entry; return entry id -> new status.
 
     `next_hop` is the hop every entry was tried at, or a mapping entry id -> hop.
@@ -199,7 +200,9 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
         touched.add(entry.message_pk)
     if params:
         session.execute(_RECORD, params)
-    finish_if_final(session, touched)
+    finished = finish_if_final(session, touched)
+    if done is not None:
+        done |= finished  # the messages this attempt finished, for the caller
     return out
 
 
@@ -243,18 +246,20 @@ _PROCESSED_WITH_CONTENT = _PROCESSED.values(content=bindparam("content"))
 
 
 def mark_processed(session: Session, processed: Mapping[int, bytes | None],
-                   now: datetime | None = None) -> None:
+                   now: datetime | None = None, done: set[int] | None = None) -> None:
     """Note that the post-acceptance stages ran for these messages (message id -> the bytes they
     made, or None if unchanged), keeping the new bytes so that a retry sends the same ones.
 
     Call it after `record_results`: a message that is done has nothing left to send, so its
     bytes are not written again (for 10 KB mail that rewrite was a large part of the
     transaction). A message another worker already marked keeps what that worker stored.
+    `done`: the messages known to be done already (else the store is asked).
     """
     if not processed:
         return
     at = now or utcnow()
-    done = set(session.scalars(_DONE_OF, {"ids": list(processed)}))
+    if done is None:
+        done = set(session.scalars(_DONE_OF, {"ids": list(processed)}))
     keep = [{"pk": pk, "at": at, "content": content} for pk, content in processed.items()
             if content is not None and pk not in done]
     rest = [{"pk": pk, "at": at} for pk, content in processed.items()
