@@ -30,7 +30,7 @@ from mailgw.pipeline.outcome import Accepted, StageReject
 from mailgw.pipeline.stages import authenticate, classify, decide, enqueue, identify, parse
 from mailgw.smtp import replies
 from mailgw.store.writer import StoreWriter
-from mailgw.violations.enforce import Enforcement
+from mailgw.violations.enforce import Enforcement, subject_of
 from policies import Policy, PolicyError, load_policy
 
 log = logging.getLogger("mailgw.pipeline")
@@ -105,6 +105,10 @@ class Pipeline:
         classify.run(mail, self.enforcement)
         decide.run(mail, self.enforcement)
         authenticate.merge(mail)
+        if mail.verdict != "allow":
+            # For notices and the quarantine list; a second parse of the header, so only
+            # when a verdict will use it.
+            mail.verdict_detail["subject"] = subject_of(mail.raw)
         enqueue.run(mail, self.hostname)
 
     async def accept(self, mail: Mail, owned: frozenset[str]) -> Accepted:

@@ -9,7 +9,7 @@ exception here propagates: the edge answers 451 (fail closed), never "no objecti
 from __future__ import annotations
 
 from mailgw.pipeline.mail import Mail
-from mailgw.violations.enforce import Enforcement, subject_of
+from mailgw.violations.enforce import Enforcement
 
 
 def run(mail: Mail, enforcement: Enforcement) -> None:
@@ -19,6 +19,5 @@ def run(mail: Mail, enforcement: Enforcement) -> None:
     mail.facts = enforcement.policy.classify(
         mail.raw, mail.mail_from, mail.rcpt_tos, addresses=enforcement.addresses,
         direction=mail.direction, sender_unit=unit)
-    mail.verdict_detail["subject"] = subject_of(mail.raw)
     mail.note("classify", "ok", unit=unit, unit_source=source,
               documents=mail.facts.documents_examined)
