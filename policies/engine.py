@@ -89,11 +89,31 @@ class Policy:
         addresses: AddressClassifier | None = None,
         direction: str | None = None,
         sender_unit: str | None = None,
+        only_needed: bool = False,
     ) -> Facts:
-        """Facts for a message under this policy (give `domains`, or a classifier to reuse)."""
+        """Facts for a message under this policy (give `domains`, or a classifier to reuse).
+
+        `only_needed` (the gateway): content facts no rule could use for this envelope are left
+        false, unexamined (`needed_facts`); the verdict is the same, the work is less. `policy
+        test` and reports leave it off and see every fact."""
         return classify(raw, mail_from, rcpt_tos,
                         addresses=addresses or self.address_classifier(domains),
-                        direction=direction, sender_unit=sender_unit, options=self.options)
+                        direction=direction, sender_unit=sender_unit, options=self.options,
+                        needed=self.needed_facts if only_needed else None)
+
+    def needed_facts(self, envelope: Facts) -> frozenset[str]:
+        """The content facts tested by a rule that could match this envelope.
+
+        Exemptions and unit overrides only take recipients or rules away, so a rule whose
+        envelope tests fail with every recipient cannot match whatever the content is."""
+        unit = self.unit(envelope.sender_unit) if envelope.sender_unit else None
+        out: set[str] = set()
+        for rule in self.rules:
+            if not rule.enabled or (unit and rule.id in unit.disabled):
+                continue
+            if rule.when.envelope_matches(envelope, envelope.recipients):
+                out.update(name for name, _ in rule.when.facts)
+        return frozenset(out)
 
     def facts_from_extraction(
         self, extraction: Extraction, mail_from: str, rcpt_tos: Sequence[str], *,

@@ -8,7 +8,7 @@ From/To/Cc header fields are never used. Every true content fact carries its evi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -94,11 +94,15 @@ def build_facts(
     sender_unit: str | None = None,
     size: int = 0,
     options: ClassifyOptions | None = None,
+    needed: Callable[[Facts], Collection[str]] | None = None,
 ) -> Facts:
     """Facts from what extraction read, the envelope, the direction and the sender's unit.
 
     `direction` is what the gateway knows (submission: outbound, MX: inbound); without it, mail
     from an internal sender is outbound and everything else inbound.
+    `needed`, given the envelope facts, names the content facts some rule could still use; the
+    line classifiers (official document, secret marking: most of the work) then run only for
+    those. The others are cheap and always computed. Without it every fact is computed.
     """
     opts = options or ClassifyOptions()
     sender = addresses.classify(mail_from)
@@ -108,6 +112,12 @@ def build_facts(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
 
+    unit = (sender_unit or "").strip().lower()
+    wanted = None if needed is None else set(needed(Facts(
+        direction=direction, sender=sender, recipients=recipients, sender_unit=unit,
+        size=size)))
+    want_official = wanted is None or "official_document" in wanted
+    want_secret = wanted is None or "secret_marking" in wanted
     evidence: dict[str, list[Evidence]] = {}
 
     def add(name: str, items: Iterable[Evidence]) -> None:
@@ -115,13 +125,15 @@ def build_facts(
         if items:
             evidence.setdefault(name, []).extend(items)
 
-    for doc in extraction.documents:
+    for doc in extraction.documents if want_official or want_secret else ():
         # Normalised once, read by both line classifiers.
         normalized = [normalize(line) for line in doc.lines]
-        signals = document_signals(doc.part, doc.lines, normalized)
-        if signals.is_official(opts.min_signals):
-            add("official_document", signals.evidence())
-        add("secret_marking", find_markings(doc.part, doc.lines, normalized))
+        if want_official:
+            signals = document_signals(doc.part, doc.lines, normalized)
+            if signals.is_official(opts.min_signals):
+                add("official_document", signals.evidence())
+        if want_secret:
+            add("secret_marking", find_markings(doc.part, doc.lines, normalized))
     add("auto_forward", find_auto_forward(extraction.headers))
     add("document_attachment",
         find_document_attachments(extraction.attachments, opts.document_extensions))
@@ -138,7 +150,7 @@ def build_facts(
         direction=direction,
         sender=sender,
         recipients=recipients,
-        sender_unit=(sender_unit or "").strip().lower(),
+        sender_unit=unit,
         size=size,
         documents_examined=len(extraction.documents),
         evidence=MappingProxyType({k: tuple(v) for k, v in evidence.items()}),
@@ -156,6 +168,7 @@ def classify(
     direction: str | None = None,
     sender_unit: str | None = None,
     options: ClassifyOptions | None = None,
+    needed: Callable[[Facts], Collection[str]] | None = None,
 ) -> Facts:
     """Facts from the raw message bytes and the envelope (runs content extraction once).
 
@@ -174,4 +187,5 @@ def classify(
         sender_unit=sender_unit,
         size=len(raw),
         options=options,
+        needed=needed,
     )

@@ -48,6 +48,16 @@ class Condition:
     size_under: int | None = None
 
     def matches(self, f: Facts, recipients: tuple[Address, ...]) -> bool:
+        if not self.envelope_matches(f, recipients):
+            return False
+        if any(f.fact(name) != want for name, want in self.facts):
+            return False
+        if self.size_over is not None and f.size <= self.size_over:
+            return False
+        return not (self.size_under is not None and f.size >= self.size_under)
+
+    def envelope_matches(self, f: Facts, recipients: tuple[Address, ...]) -> bool:
+        """The tests that need no content fact: direction, sender, unit and recipients."""
         if self.direction and f.direction not in self.direction:
             return False
         if self.sender_class and not (f.sender.classes & self.sender_class):
@@ -62,15 +72,9 @@ class Condition:
             recipients and all(r.classes & self.recipients_all for r in recipients)
         ):
             return False
-        if self.recipient_address and not any(
+        return not (self.recipient_address and not any(
             address_matches(r, self.recipient_address) for r in recipients
-        ):
-            return False
-        if any(f.fact(name) != want for name, want in self.facts):
-            return False
-        if self.size_over is not None and f.size <= self.size_over:
-            return False
-        return not (self.size_under is not None and f.size >= self.size_under)
+        ))
 
     def evidence(self, f: Facts, recipients: tuple[Address, ...]) -> list[Evidence]:
         """What this condition used, for the verdict: content evidence first, then the envelope."""

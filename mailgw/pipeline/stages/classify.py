@@ -18,6 +18,6 @@ def run(mail: Mail, enforcement: Enforcement) -> None:
     mail.identity["unit_source"] = source
     mail.facts = enforcement.policy.classify(
         mail.raw, mail.mail_from, mail.rcpt_tos, addresses=enforcement.addresses,
-        direction=mail.direction, sender_unit=unit)
+        direction=mail.direction, sender_unit=unit, only_needed=True)
     mail.note("classify", "ok", unit=unit, unit_source=source,
               documents=mail.facts.documents_examined)
