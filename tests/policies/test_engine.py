@@ -154,3 +154,34 @@ def test_fail_closed_rule_after_corpus_rules(policy: Policy) -> None:
 def test_lookalike_rule_is_shipped_disabled(policy: Policy) -> None:
     f = facts("a@phutho.gov.vn", ["b@phutho-gov.vn"], docs=(), atts=())
     assert f.lookalike_domain and policy.evaluate(f).action == "allow"
+
+
+@pytest.mark.parametrize(("mail_from", "rcpts", "official_needed"), [
+    ("a@phutho.gov.vn", ["b@gmail.com"], True),
+    ("a@phutho.gov.vn", ["b@vnpt.vn", "b@gmail.com"], True),
+    ("x@gmail.com", ["a@phutho.gov.vn"], True),      # inbound official via webmail
+    ("a@phutho.gov.vn", ["b@vnpt.vn"], False),
+    ("a@phutho.gov.vn", ["c@phutho.gov.vn"], False),
+    ("x@vnpt.vn", ["a@phutho.gov.vn"], False),
+])
+def test_only_needed_facts_keep_the_verdict(policy: Policy, mail_from, rcpts,
+                                            official_needed) -> None:
+    # The gateway's shortcut: content facts no rule could use for this envelope are not
+    # computed. The secret-marking rule looks at every envelope, so it is always needed.
+    ex = Extraction(documents=[OFFICIAL, Document("body", "text", ("TỐI MẬT",))],
+                    attachments=[PDF])
+    full = build_facts(ex, mail_from, rcpts, addresses=AC)
+    needed = policy.needed_facts(full)
+    assert ("official_document" in needed) is official_needed
+    assert "secret_marking" in needed
+    lazy = build_facts(ex, mail_from, rcpts, addresses=AC, needed=policy.needed_facts)
+    assert lazy.official_document is (full.official_document and official_needed)
+    assert lazy.secret_marking and full.secret_marking
+    day = date(2026, 11, 1)
+    assert policy.evaluate(lazy, today=day) == policy.evaluate(full, today=day)
+    # Without the marking, the verdicts still agree (the official-document rules decide).
+    ex2 = Extraction(documents=[OFFICIAL], attachments=[PDF])
+    assert policy.evaluate(
+        build_facts(ex2, mail_from, rcpts, addresses=AC, needed=policy.needed_facts),
+        today=day) == policy.evaluate(build_facts(ex2, mail_from, rcpts, addresses=AC),
+                                      today=day)
