@@ -9,8 +9,9 @@ From/To/Cc header fields are never used. Every true content fact carries its evi
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from typing import Any
 
 from policies.classifiers.addresses import INTERNAL, Address, AddressClassifier
 from policies.classifiers.attachments import DOCUMENT_EXTENSIONS, find_document_attachments
@@ -77,11 +78,22 @@ class Facts:
         """The value of a content fact by name (one of CONTENT_FACTS)."""
         return bool(getattr(self, name))
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # Picklable (the gateway classifies big messages in a worker process): the read-only
+        # evidence mapping travels as a dict.
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["evidence"] = dict(self.evidence)
+        return _facts_from_state, (state,)
+
     def evidence_for(self, name: str) -> tuple[Evidence, ...]:
         if name == "unreadable_content":
             return tuple(e for k in ("encrypted", "unreadable", "ambiguous")
                          for e in self.evidence.get(k, ()))
         return self.evidence.get(name, ())
+
+
+def _facts_from_state(state: dict[str, Any]) -> Facts:
+    return Facts(**{**state, "evidence": MappingProxyType(state["evidence"])})
 
 
 def build_facts(

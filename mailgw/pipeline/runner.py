@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from mailgw.config import Config, ConfigError
 from mailgw.inbound import InboundChecker
 from mailgw.pipeline.mail import Mail
+from mailgw.pipeline.offload import ClassifierProcesses
 from mailgw.pipeline.outcome import Accepted, StageReject
 from mailgw.pipeline.stages import authenticate, classify, decide, enqueue, identify, parse
 from mailgw.smtp import replies
@@ -91,6 +92,8 @@ class Pipeline:
             config, writer.sessions, policy or load_configured_policy(config))
         # The writer calls this inside the acceptance transaction of each message.
         writer.record = self.enforcement.record
+        # Big messages are classified in a worker process (started when the first arrives).
+        self.offload = ClassifierProcesses(self.enforcement.policy, self.domains)
         # Our own pool: a classification that overruns its timeout keeps a thread busy until it
         # ends, and must not starve the store calls that use the default executor.
         self._executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
@@ -102,7 +105,7 @@ class Pipeline:
         parse.run(mail)
         authenticate.run(mail, self.inbound)
         identify.run(mail, owned, self.domains)
-        classify.run(mail, self.enforcement)
+        classify.run(mail, self.enforcement, self.offload)
         decide.run(mail, self.enforcement)
         authenticate.merge(mail)
         if mail.verdict != "allow":
@@ -155,8 +158,10 @@ class Pipeline:
         return Accepted(mail.queue_id)
 
     def close(self) -> None:
-        """Stop the classification pool (threads still running finish on their own)."""
+        """Stop the classification pool and worker processes (threads still running finish on
+        their own)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.offload.close()
 
 
 def _settle(f: asyncio.Future[None]) -> None:

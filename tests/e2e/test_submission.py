@@ -479,3 +479,22 @@ def test_client_cannot_forge_the_gateways_own_header_fields(gateway, sink) -> No
     client.quit()
     _, _, raw = sink[0].wait_for(1)[0]
     assert b"x-mailgw-" not in raw.lower()
+
+
+def test_big_messages_are_classified_in_a_worker_process(gateway, sink) -> None:
+    # Over OFFLOAD_MIN_BYTES the policy runs in a worker process (mailgw.pipeline.offload):
+    # the verdicts are the gateway's as ever, a secret marking is refused, the rest delivered.
+    from mailgw.pipeline.offload import OFFLOAD_MIN_BYTES
+
+    padding = "Nội dung báo cáo chi tiết của đơn vị.\n" * (OFFLOAD_MIN_BYTES // 30)
+    client = login(gateway)
+    ok = message(body=padding).as_bytes(policy=SMTP)
+    assert len(ok) >= OFFLOAD_MIN_BYTES
+    assert client.sendmail(USER, ["doitac@example.org"], ok) == {}
+    secret = message(body="TỐI MẬT\n" + padding).as_bytes(policy=SMTP)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        client.sendmail(USER, ["doitac@example.org"], secret)
+    assert refused.value.smtp_code == 550
+    client.quit()
+    [(_, _, raw)] = sink[0].wait_for(1)
+    assert len(raw) >= OFFLOAD_MIN_BYTES

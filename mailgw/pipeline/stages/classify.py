@@ -1,6 +1,7 @@
 """Stage `classify`: the flat facts record from the message bytes and the envelope.
 
-Runs in a worker thread during DATA (the pipeline bounds it with `policy.timeout`). The sender's
+Runs in a worker thread during DATA (the pipeline bounds it with `policy.timeout`), and for big
+messages hands the work to a worker process. The sender's
 unit comes from the organisation directory, else from the subdomain, else "unknown"; it goes
 into the facts (per-unit policy overrides) and into the identity (violation records). Any
 exception here propagates: the edge answers 451 (fail closed), never "no objection".
@@ -9,15 +10,22 @@ exception here propagates: the edge answers 451 (fail closed), never "no objecti
 from __future__ import annotations
 
 from mailgw.pipeline.mail import Mail
+from mailgw.pipeline.offload import OFFLOAD_MIN_BYTES, ClassifierProcesses
 from mailgw.violations.enforce import Enforcement
 
 
-def run(mail: Mail, enforcement: Enforcement) -> None:
+def run(mail: Mail, enforcement: Enforcement,
+        offload: ClassifierProcesses | None = None) -> None:
+    """`offload`: worker processes for big messages (see mailgw.pipeline.offload)."""
     unit, source = enforcement.sender_unit(mail)
     mail.identity["unit"] = unit
     mail.identity["unit_source"] = source
-    mail.facts = enforcement.policy.classify(
-        mail.raw, mail.mail_from, mail.rcpt_tos, addresses=enforcement.addresses,
-        direction=mail.direction, sender_unit=unit, only_needed=True)
+    if offload is not None and len(mail.raw) >= OFFLOAD_MIN_BYTES:
+        mail.facts = offload.classify(mail.raw, mail.mail_from, mail.rcpt_tos, mail.direction,
+                                      unit)
+    else:
+        mail.facts = enforcement.policy.classify(
+            mail.raw, mail.mail_from, mail.rcpt_tos, addresses=enforcement.addresses,
+            direction=mail.direction, sender_unit=unit, only_needed=True)
     mail.note("classify", "ok", unit=unit, unit_source=source,
               documents=mail.facts.documents_examined)

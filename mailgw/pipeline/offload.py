@@ -1,0 +1,86 @@
+"""Classification of big messages in a worker process, away from the gateway's event loop.
+
+A thread does not take CPU work off the event loop in CPython: a thread extracting a 20 MB
+message holds the GIL and the loop waits for it at every step, so small messages arriving
+beside a few big ones stalled for seconds. Messages of at least OFFLOAD_MIN_BYTES are
+classified by a worker process instead (its own interpreter, started with "spawn": the
+gateway process has threads and must not be forked). The pipeline thread that asked waits
+for the answer without holding the GIL. Smaller messages stay where they were: pickling and
+a process hop cost more than their classification.
+
+A worker that dies (a crash in a parser) fails that message with an exception (the edge
+answers 451, the client retries) and the next big message gets a new worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from policies import Policy
+from policies.classifiers.addresses import AddressClassifier
+from policies.facts import Facts
+
+log = logging.getLogger("mailgw.pipeline")
+
+OFFLOAD_MIN_BYTES = 1024 * 1024
+
+# In the worker process: the policy and address classifier, set once by _start().
+_policy: Policy | None = None
+_addresses: AddressClassifier | None = None
+
+
+def _start(policy: Policy, domains: tuple[str, ...]) -> None:
+    global _policy, _addresses
+    _policy = policy
+    _addresses = policy.address_classifier(domains)
+
+
+def _classify(raw: bytes, mail_from: str, rcpt_tos: list[str], direction: str,
+              sender_unit: str) -> Facts:
+    assert _policy is not None and _addresses is not None, "worker not started"
+    return _policy.classify(raw, mail_from, rcpt_tos, addresses=_addresses,
+                            direction=direction, sender_unit=sender_unit, only_needed=True)
+
+
+class ClassifierProcesses:
+    """A small pool of classification worker processes, started on first use."""
+
+    def __init__(self, policy: Policy, domains: Sequence[str], workers: int = 1) -> None:
+        self._args = (policy, tuple(domains))
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def classify(self, raw: bytes, mail_from: str, rcpt_tos: Sequence[str], direction: str,
+                 sender_unit: str) -> Facts:
+        """The facts, computed in a worker process (called from a pipeline thread)."""
+        pool = self._get()
+        try:
+            return pool.submit(_classify, raw, mail_from, list(rcpt_tos), direction,
+                               sender_unit).result()
+        except BrokenProcessPool:
+            log.error("the classification worker process died; the next one starts anew")
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def _get(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start, initargs=self._args)
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,36 @@
+"""Classification in a worker process gives the very facts the gateway process computes."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from mailgw.pipeline.offload import ClassifierProcesses
+from policies import load_policy
+
+SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "phutho.toml"
+RAW = ("From: a@phutho.gov.vn\r\nTo: b@gmail.com\r\nSubject: x\r\n"
+       "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+       "TỐI MẬT\r\nUBND TỈNH PHÚ THỌ\r\nSố: 12/QĐ-UBND\r\n").encode()
+
+
+def test_facts_survive_pickling() -> None:
+    policy = load_policy(SHIPPED)
+    facts = policy.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"], domains=["phutho.gov.vn"])
+    assert facts.secret_marking and facts.evidence_for("secret_marking")
+    assert pickle.loads(pickle.dumps(facts)) == facts
+
+
+def test_worker_process_gives_the_same_facts() -> None:
+    policy = load_policy(SHIPPED)
+    domains = ["phutho.gov.vn"]
+    here = policy.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"],
+                           addresses=policy.address_classifier(domains), direction="outbound",
+                           sender_unit="stc", only_needed=True)
+    workers = ClassifierProcesses(policy, domains)
+    try:
+        there = workers.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"], "outbound", "stc")
+    finally:
+        workers.close()
+    assert there == here
+    assert policy.evaluate(there).reasons == ("secret_marking",)
