@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+
+import pytest
 
 from mailgw.pipeline.offload import ClassifierProcesses
 from policies import load_policy
@@ -34,3 +38,18 @@ def test_worker_process_gives_the_same_facts() -> None:
         workers.close()
     assert there == here
     assert policy.evaluate(there).reasons == ("secret_marking",)
+
+
+def test_a_dead_worker_fails_one_message_and_the_next_gets_a_new_one() -> None:
+    policy = load_policy(SHIPPED)
+    workers = ClassifierProcesses(policy, ["phutho.gov.vn"])
+    try:
+        # A worker that dies (as a crash in a parser would) breaks the pool under it.
+        with pytest.raises(BrokenProcessPool):
+            workers._get().submit(os._exit, 3).result()
+        with pytest.raises(BrokenProcessPool):
+            workers.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"], "outbound", "stc")
+        facts = workers.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"], "outbound", "stc")
+        assert facts.secret_marking
+    finally:
+        workers.close()
