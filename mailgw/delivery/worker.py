@@ -444,7 +444,7 @@ class DeliveryService:
         # already done before this attempt cannot be fresh: `done` is all there is to know.
         store.mark_processed(s, {
             o.message_pk: o.prepared.content if o.prepared.changed else None
-            for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh}, done=done)
+            for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh}, done)
         failed = {o.message_pk for o in batch for i, _ in o.pairs
                   if statuses.get(i) in ("bounced", "expired")}
         bounced = False

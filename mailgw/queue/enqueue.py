@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from mailgw.pipeline.mail import new_queue_id
-from mailgw.store.models import Message, QueueEntry, utcnow
+from mailgw.store.models import MESSAGES, QUEUE_ENTRIES, Message, QueueEntry, utcnow
 
 
 def recipient_domain(address: str) -> str:
@@ -41,10 +41,9 @@ def enqueue_rows(session: Session, mail_from: str, recipients: Sequence[str], co
     return msg
 
 
-_MESSAGES = cast(Table, Message.__table__)
-_ENTRIES = cast(Table, QueueEntry.__table__)
-_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
-_INSERT_ENTRIES = insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True)
+_INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
+_INSERT_ENTRIES = insert(QUEUE_ENTRIES).returning(QUEUE_ENTRIES.c.id,
+                                                   sort_by_parameter_order=True)
 
 
 def insert_many(session: Session, messages: Sequence[dict[str, Any]], now: datetime,

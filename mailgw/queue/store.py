@@ -15,13 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, Table, bindparam, or_, select, update
+from sqlalchemy import BindParameter, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgw.delivery.result import DELIVERED, PERMANENT, Result
-from mailgw.store.models import FINAL_STATUSES, Message, QueueEntry, utcnow
+from mailgw.store.models import (
+    FINAL_STATUSES,
+    MESSAGES,
+    QUEUE_ENTRIES,
+    Message,
+    QueueEntry,
+    utcnow,
+)
 
 ACTIVE_STATUSES = ("queued", "deferred")
 
@@ -115,25 +122,21 @@ def lock_messages(session: Session, message_pks: Iterable[int]) -> None:
                         .with_for_update())
 
 
-_ENTRIES = cast(Table, QueueEntry.__table__)
-_MESSAGES = cast(Table, Message.__table__)
 # Statements built once (expanding IN lists): building them per call cost as much as running
 # them, on the path every delivered message takes.
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_ENTRY_STATES = select(
-    _ENTRIES.c.id, _ENTRIES.c.message_pk, _ENTRIES.c.status, _ENTRIES.c.attempts,
-    _ENTRIES.c.locked_by, _ENTRIES.c.locked_until, _ENTRIES.c.next_attempt_at,
-    _ENTRIES.c.final_at).where(_ENTRIES.c.id.in_(_IDS))
-_RECEIVED = select(_MESSAGES.c.id, _MESSAGES.c.received_at).where(_MESSAGES.c.id.in_(_IDS))
-_STILL_OPEN = (select(_ENTRIES.c.message_pk)
-               .where(_ENTRIES.c.message_pk.in_(_IDS),
-                      _ENTRIES.c.status.not_in(FINAL_STATUSES)).distinct())
-_MARK_DONE = update(_MESSAGES).where(_MESSAGES.c.id.in_(_IDS)).values(status="done")
-_DONE_OF = select(_MESSAGES.c.id).where(_MESSAGES.c.id.in_(_IDS), _MESSAGES.c.status == "done")
+_ENTRY_STATES = select(*(QUEUE_ENTRIES.c[name] for name in (
+    "id", "message_pk", "status", "attempts", "locked_by", "locked_until", "next_attempt_at",
+    "final_at"))).where(QUEUE_ENTRIES.c.id.in_(_IDS))
+_RECEIVED = select(MESSAGES.c.id, MESSAGES.c.received_at).where(MESSAGES.c.id.in_(_IDS))
+_STILL_OPEN = (select(QUEUE_ENTRIES.c.message_pk)
+               .where(QUEUE_ENTRIES.c.message_pk.in_(_IDS),
+                      QUEUE_ENTRIES.c.status.not_in(FINAL_STATUSES)).distinct())
+_MARK_DONE = update(MESSAGES).where(MESSAGES.c.id.in_(_IDS)).values(status="done")
 # One statement for every outcome, run once per entry (executemany): the columns an attempt sets.
 _RECORD = (
-    update(_ENTRIES)
-    .where(_ENTRIES.c.id == bindparam("entry_id"))
+    update(QUEUE_ENTRIES)
+    .where(QUEUE_ENTRIES.c.id == bindparam("entry_id"))
     .values(status=bindparam("status"), attempts=bindparam("attempts"),
             last_attempt_at=bindparam("last_attempt_at"), last_reply=bindparam("last_reply"),
             next_hop=bindparam("next_hop_"), locked_by=bindparam("locked_by_"),
@@ -238,28 +241,26 @@ def park(session: Session, node_id: str, message_pk: int, stage: str, error: str
 
 
 _PROCESSED = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("pk"), _MESSAGES.c.processed_at.is_(None))
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("pk"), MESSAGES.c.processed_at.is_(None))
     .values(processed_at=bindparam("at"))
 )
 _PROCESSED_WITH_CONTENT = _PROCESSED.values(content=bindparam("content"))
 
 
-def mark_processed(session: Session, processed: Mapping[int, bytes | None],
-                   now: datetime | None = None, done: set[int] | None = None) -> None:
+def mark_processed(session: Session, processed: Mapping[int, bytes | None], done: set[int],
+                   now: datetime | None = None) -> None:
     """Note that the post-acceptance stages ran for these messages (message id -> the bytes they
     made, or None if unchanged), keeping the new bytes so that a retry sends the same ones.
 
     Call it after `record_results`: a message that is done has nothing left to send, so its
     bytes are not written again (for 10 KB mail that rewrite was a large part of the
     transaction). A message another worker already marked keeps what that worker stored.
-    `done`: the messages known to be done already (else the store is asked).
+    `done`: the messages that are done (what `record_results` reported).
     """
     if not processed:
         return
     at = now or utcnow()
-    if done is None:
-        done = set(session.scalars(_DONE_OF, {"ids": list(processed)}))
     keep = [{"pk": pk, "at": at, "content": content} for pk, content in processed.items()
             if content is not None and pk not in done]
     rest = [{"pk": pk, "at": at} for pk, content in processed.items()

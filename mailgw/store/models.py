@@ -8,7 +8,7 @@ several gateway nodes sharing one PostgreSQL can deliver each other's mail.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -191,3 +192,9 @@ class DirectoryUser(Base):
     unit_id: Mapped[str] = mapped_column(String(64), index=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     position: Mapped[str] = mapped_column(String(200), default="")
+
+
+# The tables behind the two hot entities, for Core statements (the queue's insert and result
+# paths run them for every message, without the ORM's unit of work).
+MESSAGES = cast(Table, Message.__table__)
+QUEUE_ENTRIES = cast(Table, QueueEntry.__table__)
