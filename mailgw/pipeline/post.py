@@ -50,9 +50,10 @@ class MessageFacts:
 
 Stage = Callable[[bytes, MessageFacts], bytes]
 
-# Messages up to this size may have their stages run on the delivery worker's event loop, if
-# every stage is marked `cpu_only` (no file, network or store access): a thread hop costs more
-# than signing 10 KB, and makes the loop wait for the GIL.
+# Messages up to this size may have their work done on the event loop: the post-acceptance
+# stages here if every stage is marked `cpu_only` (no file, network or store access), the
+# pre-acceptance stages in the pipeline (mailgw.pipeline.runner.runs_inline). A thread hop
+# costs more than classifying or signing 10 KB, and makes the loop wait for the GIL.
 INLINE_MAX_BYTES = 64 * 1024
 
 F = TypeVar("F", bound=Callable[..., bytes])

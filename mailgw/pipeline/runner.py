@@ -28,6 +28,7 @@ from mailgw.inbound import InboundChecker
 from mailgw.pipeline.mail import Mail
 from mailgw.pipeline.offload import ClassifierProcesses
 from mailgw.pipeline.outcome import Accepted, StageReject
+from mailgw.pipeline.post import INLINE_MAX_BYTES
 from mailgw.pipeline.stages import authenticate, classify, decide, enqueue, identify, parse
 from mailgw.smtp import replies
 from mailgw.store.writer import StoreWriter
@@ -38,9 +39,9 @@ log = logging.getLogger("mailgw.pipeline")
 
 _POLICIES: dict[tuple[str, ...], Policy] = {}
 
-# Largest message whose stages may run on the event loop, and only if nothing in it can decode
-# to more bytes than it has (no base64, no uuencoded block): its work is then bounded by its size.
-INLINE_MAX_BYTES = 64 * 1024
+# Small messages (post.INLINE_MAX_BYTES) run their stages on the event loop, and only if nothing
+# in them can decode to more bytes than they have (no base64, no uuencoded block): their work
+# is then bounded by their size.
 _UUENCODE_BEGIN = re.compile(rb"^begin [0-7]{3,4} ", re.MULTILINE)
 
 
