@@ -98,8 +98,10 @@ class DeliveryService:
         # The post-acceptance stages (archive, transform with DKIM signing last).
         self.stages = stages if stages is not None else post.default_stages(config)
         self.tls_context = tls_context
-        # The process's store writer, if any: results join its grouped transactions.
-        self.writer = writer
+        # Results are recorded through a store writer, in its grouped transactions: the
+        # process's (the gateway passes it), else one of our own.
+        self._own_writer = writer is None
+        self.writer = writer if writer is not None else StoreWriter(session_factory(engine))
         self.resolver = resolver or mx.MxResolver(timeout=config.delivery.dns_timeout)
         self.hostname = config.hostname
         self._sessions = session_factory(engine)
@@ -131,6 +133,8 @@ class DeliveryService:
         """Start the poll loop, the results writer and the lease heartbeat."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        if self._own_writer:
+            self.writer.start()
         self._writer = asyncio.create_task(self._write_outcomes(), name=f"results-{self.node_id}")
         self._heartbeat = asyncio.create_task(self._renew(), name=f"leases-{self.node_id}")
         self._runner = asyncio.create_task(self._run(), name=f"delivery-{self.node_id}")
@@ -162,6 +166,8 @@ class DeliveryService:
             await asyncio.to_thread(self._release, list(self._inflight))
             self._inflight.clear()
         self._connections.close_all()
+        if self._own_writer:
+            self.writer.stop()
 
     def wake(self) -> None:
         """Look for due mail now (fresh mail goes out without waiting for the next poll).
@@ -385,11 +391,8 @@ class DeliveryService:
 
     async def _record_outcomes(self, batch: list[_Outcome]) -> None:
         try:
-            if self.writer is not None:
-                statuses, bounced = await self.writer.run(
-                    functools.partial(self._record_in, batch=batch))
-            else:
-                statuses, bounced = await asyncio.to_thread(self._record, batch)
+            statuses, bounced = await self.writer.run(
+                functools.partial(self._record_in, batch=batch))
         except Exception as exc:
             if len(batch) > 1:
                 # One bad outcome must not hold up the others: record them one by one.
@@ -426,10 +429,6 @@ class DeliveryService:
     def _renew_sync(self, ids: list[int]) -> None:
         with self._sessions.begin() as s:
             store.renew_leases(s, self.node_id, ids, self.lease_seconds)
-
-    def _record(self, batch: list[_Outcome]) -> tuple[dict[int, str], bool]:
-        with self._sessions.begin() as s:
-            return self._record_in(s, batch)
 
     def _record_in(self, s: Session, batch: list[_Outcome]) -> tuple[dict[int, str], bool]:
         """Store one batch of outcomes in the caller's transaction (and queue bounces)."""
