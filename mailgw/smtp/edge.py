@@ -35,6 +35,7 @@ from mailgw.pipeline.outcome import StageReject
 from mailgw.pipeline.runner import Pipeline
 from mailgw.smtp import replies
 from mailgw.smtp.addresses import Address, AddressError, parse_mail_from, parse_rcpt_to
+from mailgw.smtp.data import DataState, read_data
 from mailgw.smtp.throttle import SubmissionThrottles
 from mailgw.store.writer import StoreUnavailable
 
@@ -67,9 +68,9 @@ class GatewaySMTP(SMTP):
 
     def __init__(self, ctx: EdgeContext, implicit_tls: bool, *, offer_auth: bool) -> None:
         sub = ctx.config.submission
-        # aiosmtpd refuses a DATA line longer than this, CRLF included ("500 Line too long"):
-        # checked as the lines arrive, so no second pass over the message is needed. (A line
-        # of exactly the maximum that the client had to dot-stuff counts one byte too many.)
+        # A DATA line longer than this, CRLF included, is refused ("500 Line too long"):
+        # checked as the blocks arrive (smtp_DATA below). (A line of exactly the maximum
+        # that the client had to dot-stuff counts one byte too many.)
         self.line_length_limit = sub.max_line_length + 2
         self.ctx = ctx
         self.implicit_tls = implicit_tls
@@ -257,6 +258,41 @@ class GatewaySMTP(SMTP):
         """The reply refusing `rcpt` on this listener, or None to accept it."""
         raise NotImplementedError
 
+    async def smtp_DATA(self, arg: str) -> None:
+        # aiosmtpd's DATA, with the data read in blocks (mailgw.smtp.data) instead of one
+        # event-loop round per line; the checks before and the replies after are aiosmtpd's.
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data = await read_data(self._reader, size_limit=self.data_size_limit,
+                                   line_limit=self.line_length_limit)
+        except asyncio.CancelledError:
+            log.info("connection lost during DATA (peer %s)", self.info.peer_ip)
+            self._writer.close()
+            raise
+        except asyncio.IncompleteReadError:
+            log.info("connection closed during DATA (peer %s)", self.info.peer_ip)
+            self._writer.close()
+            return
+        if data.state is not DataState.OK:
+            # Read to the end, then refused (RFC 5321 4.2.5).
+            self._set_post_data_state()
+            await self.push(_DATA_REFUSALS[data.state])
+            return
+        self.envelope.content = self.envelope.original_content = data.content
+        assert self.session is not None
+        status = await self.handle_DATA(self, self.session, self.envelope)
+        self._set_post_data_state()
+        await self.push(status)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         started = time.monotonic()
         raw = envelope.original_content or b""
@@ -291,6 +327,12 @@ class GatewaySMTP(SMTP):
     def envelope_sender(self, envelope: Envelope) -> str:
         sender = str(envelope.mail_from)
         return "" if sender == NULL_SENDER else sender
+
+
+_DATA_REFUSALS = {
+    DataState.TOO_LONG: replies.LINE_TOO_LONG,
+    DataState.TOO_MUCH: replies.MESSAGE_TOO_BIG,
+}
 
 
 def _raw_path(arg: str) -> str:
