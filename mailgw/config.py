@@ -9,8 +9,10 @@ half-read configuration.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -415,11 +417,11 @@ class Config:
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.data_dir / 'mailgw.db'}"
 
-    @property
+    @functools.cached_property
     def hostname(self) -> str:
-        import socket
-
-        return self.gateway.hostname or socket.getfqdn()
+        # Looked up once: the edge asks for it on every connection, and getfqdn() is a
+        # reverse DNS query that would block the event loop each time.
+        return str(self.gateway.hostname or socket.getfqdn())
 
     @property
     def bounce_from(self) -> str:
