@@ -17,7 +17,10 @@ from collections.abc import Sequence
 
 import aiosmtplib
 
+from mailgw.delivery import fastdata
 from mailgw.delivery.result import Result, from_reply, permanent, temporary
+
+fastdata.install()
 
 
 @functools.cache
