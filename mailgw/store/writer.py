@@ -152,7 +152,7 @@ class StoreWriter:
         also whatever queued up while the transaction waited for the database lock: group
         commit proper, where the wait for the other writers fills the next batch. Returns
         True if the stop signal was drained."""
-        handed: list[tuple[Mail, list[Claimed], Message]] = []
+        leased: list[_Leased] = []
         stop = False
         try:
             with self._sessions.begin() as session:
@@ -161,7 +161,7 @@ class StoreWriter:
                     stop = self._drain(batch)
                 pendings = [p for p in batch if isinstance(p, _Pending)]
                 jobs = [j for j in batch if isinstance(j, _Job)]
-                ids, results = self._commit(session, [p.mail for p in pendings], jobs, handed)
+                ids, results = self._commit(session, [p.mail for p in pendings], jobs, leased)
         except Exception as exc:
             if len(batch) > 1:
                 for item in batch:
@@ -173,22 +173,20 @@ class StoreWriter:
             else:
                 _resolve(batch[0], error=exc)
             return stop
-        if self.handoff is not None and handed:
-            for mail, _, _ in handed:
-                mail.handed_off = True
-            self.handoff.take([(claimed, message) for _, claimed, message in handed])
+        if self.handoff is not None and leased:
+            self.handoff.take([_hand_over(item) for item in leased])
         _resolve_all([*zip(pendings, ids, strict=True), *zip(jobs, results, strict=True)])
         return stop
 
     def _commit(self, session: Session, mails: list[Mail], jobs: list[_Job],
-                handed: list[tuple[Mail, list[Claimed], Message]]) -> tuple[list[int], list[Any]]:
+                leased: list[_Leased]) -> tuple[list[int], list[Any]]:
         ids: dict[int, int] = {}  # position in `mails` -> message id (0: rejected, no row)
         results = [job.fn(session) for job in jobs]
         # Allowed mail, the most of it, with Core statements: nothing to enforce, and
         # building and flushing ORM objects was most of the writer's time.
         plain = [i for i, m in enumerate(mails) if m.verdict == "allow"]
         if plain:
-            self._insert_plain(session, [mails[i] for i in plain], handed, ids, plain)
+            self._insert_plain(session, [mails[i] for i in plain], leased, ids, plain)
         rows: list[tuple[int, Message | None]] = []
         for i, m in enumerate(mails):
             if m.verdict == "allow":
@@ -204,7 +202,7 @@ class StoreWriter:
         return [ids[i] for i in range(len(mails))], results
 
     def _insert_plain(self, session: Session, mails: list[Mail],
-                      handed: list[tuple[Mail, list[Claimed], Message]], ids: dict[int, int],
+                      leased: list[_Leased], ids: dict[int, int],
                       positions: list[int]) -> None:
         handoff = self.handoff
         now = utcnow()
@@ -221,11 +219,27 @@ class StoreWriter:
                                                      strict=True):
             ids[pos] = pk
             if lease is not None:
-                claimed = [Claimed(eid, pk, m.queue_id, m.mail_from, rcpt,
-                                   recipient_domain(rcpt), 0)
-                           for eid, rcpt in zip(entry_ids, m.rcpt_tos, strict=True)]
-                handed.append((m, claimed, Message(id=pk, size=len(v["content"]),
-                                                   status="accepted", processed_at=None, **v)))
+                leased.append(_Leased(m, pk, entry_ids, v))
+
+
+@dataclass
+class _Leased:
+    """An allowed message inserted leased to this process, for the hand-off after commit."""
+
+    mail: Mail
+    pk: int
+    entry_ids: list[int]
+    values: dict[str, Any]
+
+
+def _hand_over(item: _Leased) -> tuple[list[Claimed], Message]:
+    # Built after the commit, outside the database lock that every process's writer waits for.
+    m, pk = item.mail, item.pk
+    m.handed_off = True
+    claimed = [Claimed(eid, pk, m.queue_id, m.mail_from, rcpt, recipient_domain(rcpt), 0)
+               for eid, rcpt in zip(item.entry_ids, m.rcpt_tos, strict=True)]
+    return claimed, Message(id=pk, size=len(item.values["content"]), status="accepted",
+                            processed_at=None, **item.values)
 
 
 def _columns(m: Mail) -> dict[str, Any]:
