@@ -30,3 +30,50 @@ def test_message_with_entries_round_trips_with_utc_times(engine) -> None:
         assert got.received_at == when and got.received_at.tzinfo is not None
         assert got.content == b"x\r\n" and got.recipients == ["b@example.org"]
         assert [e.status for e in got.entries] == ["queued"]
+
+
+def test_a_reading_transaction_does_not_wait_for_a_writer(engine) -> None:
+    """A large message is read while another thread holds a write transaction open: the read
+    sees the last commit and finishes at once (on SQLite it skips the writer queue)."""
+    import threading
+
+    from mailgw.store.db import reading
+
+    Session = session_factory(engine)
+    when = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+
+    def message(queue_id: str) -> Message:
+        return Message(queue_id=queue_id, direction="outbound", mail_from="a@phutho.gov.vn",
+                       recipients=["b@example.org"], size=3, content=b"x\r\n", received_at=when)
+
+    with Session.begin() as s:
+        s.add(message("Q1"))
+    writing, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with Session.begin() as s:
+            s.add(message("Q2"))
+            s.flush()
+            writing.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        seen: list[str] = []
+
+        def reader() -> None:
+            with reading(), Session() as s:
+                seen.extend(s.scalars(select(Message.queue_id)))
+
+        read = threading.Thread(target=reader)
+        read.start()
+        read.join(5)
+        assert not read.is_alive(), "the read waited for the open write transaction"
+        assert seen == ["Q1"]
+    finally:
+        release.set()
+        thread.join(10)
+    with Session() as s:
+        assert sorted(s.scalars(select(Message.queue_id))) == ["Q1", "Q2"]

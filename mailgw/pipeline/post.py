@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgw.queue import store
+from mailgw.store.db import reading
 from mailgw.store.models import Message
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
     """
     m = loaded
     if m is None:
-        with sessions() as s:
+        with reading(), sessions() as s:
             m = s.get(Message, message_pk)
     if m is None or m.status == "parked":
         return None
