@@ -58,3 +58,51 @@ async def test_job_result_is_returned(engine):
         assert await writer.run(lambda s: s.scalar(text("SELECT 41 + 1"))) == 42
     finally:
         writer.stop()
+
+
+async def _held_writer(engine):
+    """A writer kept busy by a job until the caller has queued more, so that all of it is
+    drained into one batch; returns (writer, the event that releases it, the busy job)."""
+    import threading
+
+    writer = StoreWriter(session_factory(engine))
+    writer.start()
+    release = threading.Event()
+    busy = asyncio.ensure_future(writer.run(lambda s: release.wait(10)))
+    await asyncio.sleep(0.2)  # the writer is now inside that job
+    return writer, release, busy
+
+
+async def test_a_big_message_is_committed_after_the_small_ones_it_came_with(engine):
+    writer, release, busy = await _held_writer(engine)
+    try:
+        big = Mail(SessionInfo(listener="submission", peer_ip="127.0.0.1"), SENDER,
+                   ["a@example.org"], message_bytes(body="x" * (1024 * 1024)))
+        small = [_mail() for _ in range(3)]
+        pending = [asyncio.ensure_future(writer.commit(m)) for m in [big, *small]]
+        await asyncio.sleep(0.2)  # all four queued behind the busy job
+        release.set()
+        await busy
+        big_pk, *small_pks = await asyncio.gather(*pending)
+    finally:
+        writer.stop()
+    # Queued first, committed last: the small messages did not wait for the big one.
+    assert max(small_pks) < big_pk
+    assert len(message(engine, big.queue_id).content) > 1024 * 1024
+
+
+async def test_a_big_message_is_kept_when_its_batch_fails(engine):
+    writer, release, busy = await _held_writer(engine)
+    try:
+        big = Mail(SessionInfo(listener="submission", peer_ip="127.0.0.1"), SENDER,
+                   ["a@example.org"], message_bytes(body="x" * (1024 * 1024)))
+        pending = [asyncio.ensure_future(writer.commit(big)), asyncio.ensure_future(
+            writer.run(lambda s: s.execute(text("SELECT * FROM no_such_table"))))]
+        await asyncio.sleep(0.2)
+        release.set()
+        await busy
+        pk, failure = await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        writer.stop()
+    assert isinstance(failure, Exception) and isinstance(pk, int)
+    assert message(engine, big.queue_id).id == pk
