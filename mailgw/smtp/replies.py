@@ -30,8 +30,7 @@ BAD_ARGUMENT = ("501 5.5.2 Lenh chua ky tu khong hop le / "
                 "Syntax error: control characters in command arguments")
 TOO_MANY_COMMANDS = "421 4.7.0 Qua nhieu lenh trong phien / Too many commands, closing connection"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Qua nhieu ket noi / Too many connections, try again later"
-MESSAGE_TOO_BIG = ("552 5.3.4 Thu vuot qua kich thuoc cho phep / "
-                   "Message size exceeds the limit")
+MESSAGE_TOO_BIG = "552 5.3.4 Thu vuot qua dung luong cho phep / Message size exceeds fixed limit"
 LINE_TOO_LONG = ("500 5.5.2 Thu co dong qua dai / "
                  "Line too long (RFC 5321 4.5.3.1.6)")
 UNPARSABLE = "550 5.6.0 Thu khong dung dinh dang / Malformed message: {why}"
