@@ -18,21 +18,17 @@ from typing import Any
 
 import aiosmtplib.protocol as _protocol
 
+from mailgw.pipeline.mail import is_canonical_crlf
+
 log = logging.getLogger("mailgw.delivery")
 
 _original_normalize: Callable[[bytes], bytes] = _protocol.normalize_message_line_endings
 _original_period: re.Pattern[bytes] = _protocol.PERIOD_REGEX
 
 
-def is_canonical(message: bytes) -> bool:
-    """Every CR and every LF is part of a CRLF pair."""
-    pairs = message.count(b"\r\n")
-    return message.count(b"\r") == pairs and message.count(b"\n") == pairs
-
-
 def normalize_message_line_endings(message: bytes) -> bytes:
     """aiosmtplib.protocol.normalize_message_line_endings, fast when nothing is to change."""
-    if not is_canonical(message):
+    if not is_canonical_crlf(message):
         return _original_normalize(message)
     return message if message.endswith(b"\r\n") else message + b"\r\n"
 
@@ -44,7 +40,7 @@ class PeriodQuoting:
     pattern = _original_period.pattern
 
     def sub(self, repl: bytes, message: bytes, count: int = 0) -> bytes:
-        if repl != b".." or count or not is_canonical(message):
+        if repl != b".." or count or not is_canonical_crlf(message):
             return _original_period.sub(repl, message, count)
         if not message.startswith(b".") and b"\r\n." not in message:
             return message

@@ -32,6 +32,7 @@ from dkim.canonicalization import (
 
 from mailgw.dkim.errors import DkimRefused
 from mailgw.dkim.keys import PrivateKey
+from mailgw.pipeline.mail import is_canonical_crlf
 
 HEADER_NAME = b"DKIM-Signature"
 RECOMMENDED: tuple[bytes, ...] = tuple(dkim.DKIM.SHOULD)
@@ -52,7 +53,7 @@ def parse(message: bytes) -> tuple[Headers, bytes]:
     """
     head = message
     body: bytes | None = None
-    if message.count(b"\n") == message.count(b"\r\n"):
+    if is_canonical_crlf(message):
         if message.startswith(b"\r\n"):
             head, body = b"", message[2:]
         else:

@@ -14,7 +14,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from mailgw.inbound.headers import field_name, split_header
-from mailgw.pipeline.mail import Mail
+from mailgw.pipeline.mail import Mail, is_canonical_crlf
 from mailgw.pipeline.outcome import StageReject
 from mailgw.smtp import replies
 
@@ -24,8 +24,7 @@ _HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
 
 def canonical_crlf(raw: bytes) -> tuple[bytes, int]:
     """Every bare CR and bare LF becomes CRLF; returns the bytes and how many were fixed."""
-    crlf = raw.count(b"\r\n")
-    if raw.count(b"\r") == crlf == raw.count(b"\n"):  # no copy of the message to find out
+    if is_canonical_crlf(raw):
         return raw, 0
     fixed, count = _BARE_NEWLINE.subn(b"\r\n", raw)
     return fixed, count
