@@ -35,6 +35,7 @@ from mailgw.delivery.dsn import queue_bounce
 from mailgw.delivery.result import Result, temporary
 from mailgw.delivery.routes import NextHop, route_for
 from mailgw.pipeline import post
+from mailgw.pipeline.mail import LARGE_MESSAGE_BYTES
 from mailgw.queue import store
 from mailgw.store.db import session_factory
 from mailgw.store.models import Message
@@ -43,9 +44,6 @@ from mailgw.store.writer import StoreWriter
 log = logging.getLogger("mailgw.delivery")
 
 MAX_RCPTS_PER_TRANSACTION = 100
-# Messages up to this size are read together with the claim; bigger ones when their turn comes,
-# so that a batch of large messages does not sit in memory at once.
-PRELOAD_MAX_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -122,9 +120,8 @@ class DeliveryService:
         self._stopping = False
         # Idle sessions to next hops, reused for the next message to the same host.
         self._connections = smtp.ConnectionCache()
-        # Hand-off from the store writer (mailgw.store.writer.Handoff): fresh small messages
-        # arrive leased and in memory, while fewer than this many groups are waiting here.
-        self.max_bytes = PRELOAD_MAX_BYTES
+        # Hand-off from the store writer (mailgw.store.writer.Handoff): fresh messages that
+        # are not large arrive leased and in memory, while fewer than this many groups wait.
         self._handoff_limit = self._concurrency * 8
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -418,7 +415,7 @@ class DeliveryService:
             claimed = store.claim_due(s, self.node_id, limit, self.lease_seconds)
             pks = {c.message_pk for c in claimed}
             messages = {m.id: m for m in s.scalars(
-                select(Message).where(Message.id.in_(pks), Message.size <= PRELOAD_MAX_BYTES))
+                select(Message).where(Message.id.in_(pks), Message.size <= LARGE_MESSAGE_BYTES))
             } if pks else {}
         return claimed, messages
 

@@ -12,6 +12,17 @@ from typing import Any
 _B32 = "0123456789BCDFGHJKLMNPQRSTVWXYZ"  # no vowels: ids never spell words
 
 
+# A message over this size is large, everywhere it matters: it is classified in a worker
+# process (pipeline.offload), committed in a transaction of its own (store.writer), and read
+# for delivery only when its turn comes instead of with the claim or the hand-off
+# (delivery.worker), so that several of them do not sit in memory at once.
+LARGE_MESSAGE_BYTES = 1024 * 1024
+
+
+def is_large(size: int) -> bool:
+    return size > LARGE_MESSAGE_BYTES
+
+
 def is_canonical_crlf(data: bytes) -> bool:
     """Every CR and every LF in `data` is part of a CRLF pair (what the parse stage makes of
     every message). Counted in C, without a copy of the message."""

@@ -2,7 +2,7 @@
 
 A thread does not take CPU work off the event loop in CPython: a thread extracting a 20 MB
 message holds the GIL and the loop waits for it at every step, so small messages arriving
-beside a few big ones stalled for seconds. Messages of at least OFFLOAD_MIN_BYTES are
+beside a few big ones stalled for seconds. Large messages (mailgw.pipeline.mail.is_large) are
 classified by a worker process instead (its own interpreter, started with "spawn": the
 gateway process has threads and must not be forked). The pipeline thread that asked waits
 for the answer without holding the GIL. Smaller messages stay where they were: pickling and
@@ -26,8 +26,6 @@ from policies.classifiers.addresses import AddressClassifier
 from policies.facts import Facts
 
 log = logging.getLogger("mailgw.pipeline")
-
-OFFLOAD_MIN_BYTES = 1024 * 1024
 
 # In the worker process: the policy and address classifier, set once by _start().
 _policy: Policy | None = None

@@ -36,7 +36,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailgw.pipeline.mail import Mail
+from mailgw.pipeline.mail import Mail, is_large
 from mailgw.queue.enqueue import enqueue_rows, insert_many, recipient_domain
 from mailgw.queue.store import Claimed
 from mailgw.store.models import Message, utcnow
@@ -53,7 +53,6 @@ class Handoff(Protocol):
 
     node_id: str
     lease_seconds: float
-    max_bytes: int
 
     def wants(self) -> bool:
         """Room for more work in memory (else the entries wait in the store for a claim)."""
@@ -212,10 +211,10 @@ class StoreWriter:
         now = utcnow()
         values = [{**_columns(m), "mail_from": m.mail_from, "recipients": list(m.rcpt_tos),
                    "content": m.stored_bytes(), "direction": m.direction} for m in mails]
-        # Leased to this process's workers if they have room, and small enough to keep.
+        # Leased to this process's workers if they have room, and not large (kept in memory).
         leases: list[tuple[str, datetime] | None] = [
             (handoff.node_id, now + timedelta(seconds=handoff.lease_seconds))
-            if handoff is not None and len(v["content"]) <= handoff.max_bytes
+            if handoff is not None and not is_large(len(v["content"]))
             and handoff.wants() else None
             for v in values]
         made = insert_many(session, values, now, leases)
@@ -246,15 +245,12 @@ def _hand_over(item: _Leased) -> tuple[list[Claimed], Message]:
                             processed_at=None, **item.values)
 
 
-# A message this big is committed in a transaction of its own, after the small ones it came
-# with: writing 20 MB (and its fsync) takes 0.1-0.3 s, which their 250 should not wait for.
-ALONE_MIN_BYTES = 1024 * 1024
-
-
 def _big_ones_later(batch: list[_Item]) -> list[_Item]:
-    """Take the big messages out of `batch`, leaving at least one item; returns them."""
+    """Take the large messages out of `batch`, leaving at least one item; returns them: each
+    is committed in a transaction of its own, after the small ones it came with (writing 20 MB
+    and its fsync takes 0.1-0.3 s, which their 250 should not wait for)."""
     def big(item: _Item) -> bool:
-        return isinstance(item, _Pending) and item.mail.size >= ALONE_MIN_BYTES
+        return isinstance(item, _Pending) and is_large(item.mail.size)
 
     later = [item for item in batch if big(item)]
     if not later:

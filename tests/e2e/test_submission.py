@@ -482,14 +482,14 @@ def test_client_cannot_forge_the_gateways_own_header_fields(gateway, sink) -> No
 
 
 def test_big_messages_are_classified_in_a_worker_process(gateway, sink) -> None:
-    # Over OFFLOAD_MIN_BYTES the policy runs in a worker process (mailgw.pipeline.offload):
+    # Over LARGE_MESSAGE_BYTES the policy runs in a worker process (mailgw.pipeline.offload):
     # the verdicts are the gateway's as ever, a secret marking is refused, the rest delivered.
-    from mailgw.pipeline.offload import OFFLOAD_MIN_BYTES
+    from mailgw.pipeline.mail import LARGE_MESSAGE_BYTES
 
-    padding = "Nội dung báo cáo chi tiết của đơn vị.\n" * (OFFLOAD_MIN_BYTES // 30)
+    padding = "Nội dung báo cáo chi tiết của đơn vị.\n" * (LARGE_MESSAGE_BYTES // 30)
     client = login(gateway)
     ok = message(body=padding).as_bytes(policy=SMTP)
-    assert len(ok) >= OFFLOAD_MIN_BYTES
+    assert len(ok) > LARGE_MESSAGE_BYTES
     assert client.sendmail(USER, ["doitac@example.org"], ok) == {}
     secret = message(body="TỐI MẬT\n" + padding).as_bytes(policy=SMTP)
     with pytest.raises(smtplib.SMTPDataError) as refused:
@@ -505,4 +505,4 @@ def test_big_messages_are_classified_in_a_worker_process(gateway, sink) -> None:
         if to_partner or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert len(to_partner) == 1 and len(to_partner[0]) >= OFFLOAD_MIN_BYTES
+    assert len(to_partner) == 1 and len(to_partner[0]) > LARGE_MESSAGE_BYTES

@@ -9,8 +9,8 @@ exception here propagates: the edge answers 451 (fail closed), never "no objecti
 
 from __future__ import annotations
 
-from mailgw.pipeline.mail import Mail
-from mailgw.pipeline.offload import OFFLOAD_MIN_BYTES, ClassifierProcesses
+from mailgw.pipeline.mail import Mail, is_large
+from mailgw.pipeline.offload import ClassifierProcesses
 from mailgw.violations.enforce import Enforcement
 
 
@@ -20,7 +20,7 @@ def run(mail: Mail, enforcement: Enforcement,
     unit, source = enforcement.sender_unit(mail)
     mail.identity["unit"] = unit
     mail.identity["unit_source"] = source
-    if offload is not None and len(mail.raw) >= OFFLOAD_MIN_BYTES:
+    if offload is not None and is_large(len(mail.raw)):
         mail.facts = offload.classify(mail.raw, mail.mail_from, mail.rcpt_tos, mail.direction,
                                       unit)
     else:
