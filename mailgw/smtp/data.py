@@ -48,7 +48,7 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None,
     # message (".\r\n" alone) and a first line of "." end it like everywhere else.
     buf = bytearray(b"\r\n")
     received = 0
-    too_long = refused = False
+    too_long = too_much = False
     while True:
         keep = _partial_end(buf)
         if keep:
@@ -64,22 +64,22 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None,
         buf += block
         received += len(block)
         finished = buf.endswith(END)
-        if not refused:
+        # Up to 3 bytes received may be the final ".\r\n", which is not data: until the end
+        # is seen this is a lower bound, at the end it is exact.
+        too_much = bool(size_limit and received - 3 > size_limit)
+        if not (too_long or too_much):
             too_long = not scan.feed(buf, len(buf) - len(block), finished)
-            # Up to 3 bytes received may be the final ".\r\n", which is not data.
-            refused = too_long or bool(size_limit and received - 3 > size_limit)
         if finished:
             break
-        if refused:
+        if too_long or too_much:
             # Read on to the end, keeping only what may be the start of END.
             del buf[:-4]
-    # The final ".\r\n" is not data; the CRLF before it ends the last line. Too much data
-    # is the reply when both are wrong (aiosmtpd answers whichever it met first).
-    if size_limit and received - 3 > size_limit:
+    # Too much data is the reply when both are wrong (aiosmtpd answers whichever it met first).
+    if too_much:
         return DataResult(DataState.TOO_MUCH, b"")
     if too_long:
         return DataResult(DataState.TOO_LONG, b"")
-    del buf[-3:]
+    del buf[-3:]  # the final ".\r\n"; the CRLF before it ends the last line
     if b"\r\n." in buf:
         buf = buf.replace(b"\r\n.", b"\r\n")  # RFC 5321 4.5.2: drop one leading dot
     return DataResult(DataState.OK, bytes(memoryview(buf)[2:]))

@@ -354,9 +354,6 @@ def _raw_path(arg: str) -> str:
     return rest.split(" ", 1)[0]
 
 
-_COMMAND_NAMES: dict[str, list[str]] = {}
-
-
 @dataclass(frozen=True)
 class _CommandTables:
     """aiosmtpd's per-connection command tables of one listener class, as plain functions."""
@@ -406,12 +403,10 @@ class _GatedCommands(dict[str, Any]):
 
 
 def _command_names(cls: type) -> list[str]:
-    """The auth_*, smtp_* and handle_* names a listener class has (for aiosmtpd's look-ups)."""
-    key = f"{cls.__module__}.{cls.__qualname__}"
-    if key not in _COMMAND_NAMES:
-        _COMMAND_NAMES[key] = sorted({name for klass in cls.__mro__ for name in vars(klass)
-                                      if name.startswith(("auth_", "smtp_", "handle_"))})
-    return _COMMAND_NAMES[key]
+    """The auth_*, smtp_* and handle_* names a listener class has (for aiosmtpd's look-ups,
+    once per class: see _CommandTables)."""
+    return sorted({name for klass in cls.__mro__ for name in vars(klass)
+                   if name.startswith(("auth_", "smtp_", "handle_"))})
 
 
 class DiskSpace:
