@@ -435,7 +435,8 @@ class DeliveryService:
         done: set[int] = set()
         statuses = store.record_results(
             s, self.node_id, hops, [p for o in batch for p in o.pairs],
-            retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age, done=done)
+            retry_initial=d.retry_initial, retry_max=d.retry_max, max_age=d.max_age, done=done,
+            locked=True)
         # First attempt: keep the bytes the stages made, so retries send the same. A message
         # already done before this attempt cannot be fresh: `done` is all there is to know.
         store.mark_processed(s, {

@@ -148,14 +148,15 @@ _RECORD = (
 def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, str],
                    results: Sequence[tuple[int, Result]], *, retry_initial: float,
                    retry_max: float, max_age: float, now: datetime | None = None,
-                   done: set[int] | None = None) -> dict[int, str]:
+                   done: set[int] | None = None, locked: bool = False) -> dict[int, str]:
     """Store one attempt's outcome per entry; return entry id -> new status.
 
     `next_hop` is the hop every entry was tried at, or a mapping entry id -> hop.
 
     Temporary failures are deferred with exponential backoff, or expired once the message is older
     than `max_age`. An entry already final (deleted by the operator meanwhile, or delivered by
-    another node after our lease ran out) keeps its status.
+    another node after our lease ran out) keeps its status. `locked`: the caller has locked the
+    messages' rows already (`lock_messages`), as it must before recording several messages.
     Core statements, not ORM objects: this runs for every delivered message, and loading and
     flushing entity objects cost more than the rest of the transaction.
     """
@@ -203,24 +204,26 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
         touched.add(entry.message_pk)
     if params:
         session.execute(_RECORD, params)
-    finished = finish_if_final(session, touched)
+    finished = finish_if_final(session, touched, locked=locked)
     if done is not None:
         done |= finished  # the messages this attempt finished, for the caller
     return out
 
 
-def finish_if_final(session: Session, message_pks: int | Iterable[int]) -> set[int]:
+def finish_if_final(session: Session, message_pks: int | Iterable[int], *,
+                    locked: bool = False) -> set[int]:
     """Mark done the messages whose entries are all final; return their ids.
 
     The message rows are locked first (in id order): two workers finishing different recipients
     of one message at the same moment would otherwise each still see the other's entry open
     (PostgreSQL, READ COMMITTED) and neither would mark it done. The second one now counts after
-    the first commits.
+    the first commits. `locked`: the caller took those locks already.
     """
     pks = {message_pks} if isinstance(message_pks, int) else set(message_pks)
     if not pks:
         return set()
-    lock_messages(session, pks)
+    if not locked:
+        lock_messages(session, pks)
     still_open = set(session.scalars(_STILL_OPEN, {"ids": list(pks)}))
     done = pks - still_open
     if done:
