@@ -1,8 +1,9 @@
 """Stage `classify`: the flat facts record from the message bytes and the envelope.
 
-Runs in a worker thread during DATA (the pipeline bounds it with `policy.timeout`), and for big
-messages hands the work to a worker process. The sender's
-unit comes from the organisation directory, else from the subdomain, else "unknown"; it goes
+Runs during DATA where the pipeline runs its stages (a worker thread bounded by
+`policy.timeout`, or the event loop for small outbound text: runner.runs_inline); a large
+message's content is handed to a worker process (mailgw.pipeline.offload). The sender's unit
+comes from the organisation directory, else from the subdomain, else "unknown"; it goes
 into the facts (per-unit policy overrides) and into the identity (violation records). Any
 exception here propagates: the edge answers 451 (fail closed), never "no objection".
 """
