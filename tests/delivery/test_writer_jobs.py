@@ -67,9 +67,14 @@ async def _held_writer(engine):
 
     writer = StoreWriter(session_factory(engine))
     writer.start()
-    release = threading.Event()
-    busy = asyncio.ensure_future(writer.run(lambda s: release.wait(10)))
-    await asyncio.sleep(0.2)  # the writer is now inside that job
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(s) -> bool:
+        inside.set()
+        return release.wait(10)
+
+    busy = asyncio.ensure_future(writer.run(hold))
+    assert await asyncio.to_thread(inside.wait, 10), "the writer never ran the holding job"
     return writer, release, busy
 
 
