@@ -256,7 +256,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "store": {
         "url": Key("", "Database URL; empty: sqlite:///<data_dir>/mailgw.db. "
-                   "PostgreSQL: postgresql+psycopg://user@host/db.",
+                   "PostgreSQL: postgresql+psycopg://user@host/db. With SQLite, messages over "
+                   "1 MiB are kept in files in <database file>.spool/ beside it (back up both).",
                    _str),
         "sqlite_synchronous": Key("FULL", "SQLite synchronous mode: FULL survives power loss, "
                                   "NORMAL only process crashes.", _choice("FULL", "NORMAL")),

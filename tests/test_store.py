@@ -16,6 +16,17 @@ def test_upgrade_creates_tables_and_is_idempotent(engine) -> None:
     assert {"users", "messages", "queue_entries", "alembic_version"} <= names
 
 
+def test_the_migrations_make_the_schema_the_models_describe(engine) -> None:
+    # A column added to a model without its migration (or the other way round) shows here.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from mailgw.store.models import Base
+
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
 def test_message_with_entries_round_trips_with_utc_times(engine) -> None:
     Session = session_factory(engine)
     when = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)

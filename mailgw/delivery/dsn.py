@@ -10,6 +10,7 @@ null sender is itself a bounce and never gets one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,10 @@ from sqlalchemy.orm import Session
 
 from mailgw.delivery.result import Result
 from mailgw.queue.enqueue import enqueue_rows
+from mailgw.store import spool
 from mailgw.store.models import Message, utcnow
+
+log = logging.getLogger("mailgw.delivery")
 
 _SMTP = policy.SMTP
 
@@ -173,8 +177,14 @@ def queue_bounce(session: Session, message_pk: int, *, reporting_mta: str, bounc
                         e.last_reply or "delivery failed", _remote_of(e.next_hop),
                         e.last_attempt_at, e.status == "expired")
                 for e in pending]
+    try:
+        head = spool.head_of(m, spool.for_bind(session.get_bind()))
+    except spool.SpoolError as exc:
+        # The sender still hears that delivery failed, without the original's headers.
+        log.warning("%s: bounce without the original headers: %s", m.queue_id, exc)
+        head = b""
     data = build_dsn(reporting_mta=reporting_mta, bounce_from=bounce_from, to=m.mail_from,
-                     queue_id=m.queue_id, arrival=m.received_at, content=m.content,
+                     queue_id=m.queue_id, arrival=m.received_at, content=head,
                      failures=failures, max_age_days=max_age / 86400)
     for e in pending:
         e.bounce_sent = True

@@ -37,6 +37,7 @@ from mailgw.delivery.routes import NextHop, route_for
 from mailgw.pipeline import post
 from mailgw.pipeline.mail import LARGE_MESSAGE_BYTES
 from mailgw.queue import store
+from mailgw.store import spool
 from mailgw.store.db import session_factory
 from mailgw.store.models import Message
 from mailgw.store.writer import StoreWriter
@@ -103,6 +104,7 @@ class DeliveryService:
         self.resolver = resolver or mx.MxResolver(timeout=config.delivery.dns_timeout)
         self.hostname = config.hostname
         self._sessions = session_factory(engine)
+        self._spool = spool.for_engine(engine)
         self._concurrency = int(config.delivery.concurrency)
         self._sem = asyncio.Semaphore(self._concurrency)
         self._event = asyncio.Event()
@@ -297,7 +299,8 @@ class DeliveryService:
     async def _attempt(self, group: Group) -> None:
         first = group.first
         started = time.monotonic()
-        if group.message is not None and group.message.processed_at is not None:
+        if (group.message is not None and group.message.processed_at is not None
+                and not group.message.spool):
             prepared: post.Prepared | None = post.Prepared(group.message.content, fresh=False)
         else:
             task = group.preparing.get(first.message_pk)
@@ -388,7 +391,7 @@ class DeliveryService:
 
     async def _record_outcomes(self, batch: list[_Outcome]) -> None:
         try:
-            statuses, bounced = await self.writer.run(
+            statuses, bounced, unused = await self.writer.run(
                 functools.partial(self._record_in, batch=batch))
         except Exception as exc:
             if len(batch) > 1:
@@ -407,6 +410,8 @@ class DeliveryService:
                 o.done.set_result({i: statuses.get(i, "?") for i, _ in o.pairs})
         if bounced:
             self.wake()
+        if unused:
+            await asyncio.to_thread(self._unspool, unused)
 
     # -- store calls (run in threads) --------------------------------------------------------
 
@@ -427,8 +432,19 @@ class DeliveryService:
         with self._sessions.begin() as s:
             store.renew_leases(s, self.node_id, ids, self.lease_seconds)
 
-    def _record_in(self, s: Session, batch: list[_Outcome]) -> tuple[dict[int, str], bool]:
-        """Store one batch of outcomes in the caller's transaction (and queue bounces)."""
+    def _unspool(self, names: list[str]) -> None:
+        if self._spool is None:
+            return
+        for name in names:
+            try:
+                self._spool.discard(name)
+            except OSError as exc:
+                log.warning("delivery: cannot remove spool file %s: %s", name, exc)
+
+    def _record_in(self, s: Session, batch: list[_Outcome],
+                   ) -> tuple[dict[int, str], bool, list[str]]:
+        """Store one batch of outcomes in the caller's transaction (and queue bounces); also
+        returns the spool files no row names any more."""
         d = self.config.delivery
         store.lock_messages(s, (o.message_pk for o in batch))
         hops = {i: o.hop for o in batch for i, _ in o.pairs}
@@ -439,8 +455,8 @@ class DeliveryService:
             locked=True)
         # First attempt: keep the bytes the stages made, so retries send the same. A message
         # already done before this attempt cannot be fresh: `done` is all there is to know.
-        store.mark_processed(s, {
-            o.message_pk: o.prepared.content if o.prepared.changed else None
+        unused = store.mark_processed(s, {
+            o.message_pk: _processed(o.prepared)
             for o in sorted(batch, key=lambda o: o.message_pk) if o.prepared.fresh}, done)
         failed = {o.message_pk for o in batch for i, _ in o.pairs
                   if statuses.get(i) in ("bounced", "expired")}
@@ -449,7 +465,14 @@ class DeliveryService:
             bounced |= queue_bounce(s, pk, reporting_mta=self.hostname,
                                     bounce_from=self.config.bounce_from,
                                     max_age=d.max_age) is not None
-        return statuses, bounced
+        return statuses, bounced, unused
+
+
+def _processed(prepared: post.Prepared) -> bytes | store.SpoolFile | None:
+    """What `store.mark_processed` keeps of freshly prepared bytes."""
+    if prepared.spool is not None:
+        return store.SpoolFile(prepared.spool)
+    return prepared.content if prepared.changed else None
 
 
 async def _finish(task: asyncio.Task[None], timeout: float) -> None:

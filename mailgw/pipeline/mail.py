@@ -92,6 +92,7 @@ class Mail:
     prepend: list[bytes] = field(default_factory=list)  # header lines to add before storing
     trail: list[TrailEntry] = field(default_factory=list)
     handed_off: bool = False  # store writer: committed leased to this process's workers
+    spool: str | None = None  # store writer: the spool file holding stored_bytes() (large mail)
 
     @property
     def size(self) -> int:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailgw.queue import store
+from mailgw.store import spool
 from mailgw.store.db import reading
 from mailgw.store.models import Message
 
@@ -109,6 +110,7 @@ class Prepared:
     content: bytes
     fresh: bool
     changed: bool = True  # the stages changed the bytes (else only processed_at is stored)
+    spool: str | None = None  # fresh bytes of a spooled message: the new spool file's name
 
 
 def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
@@ -127,25 +129,33 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
             m = s.get(Message, message_pk)
     if m is None or m.status == "parked":
         return None
-    if m.processed_at is not None:
-        return Prepared(m.content, fresh=False)
-    facts, content = MessageFacts.of(m), m.content
+    facts = MessageFacts.of(m)
+    spooled = spool.for_bind(sessions.kw.get("bind"))
     try:
+        content = spool.content_of(m, spooled)
+        if m.processed_at is not None:
+            return Prepared(content, fresh=False)
         # CPU work (signing, extraction) runs here, outside any transaction.
         out = run_stages(content, facts, stages)
-    except Parked as exc:
+    except (Parked, spool.SpoolError) as exc:
+        stage, error = (exc.stage, exc.error) if isinstance(exc, Parked) else ("spool", str(exc))
         with sessions.begin() as s:
-            store.park(s, node_id, message_pk, exc.stage, exc.error)
-        log.error("%s: parked in stage %s: %s", facts.queue_id, exc.stage, exc.error)
+            store.park(s, node_id, message_pk, stage, error)
+        log.error("%s: parked in stage %s: %s", facts.queue_id, stage, error)
         return None
-    return Prepared(out, fresh=True, changed=out != content)
+    changed = out != content
+    if m.spool and changed and spooled is not None:
+        # The new bytes go to a file of their own, written here and not inside the
+        # transaction that records them (mailgw.store.spool says why).
+        return Prepared(out, fresh=True, spool=spooled.put(m.queue_id, out))
+    return Prepared(out, fresh=True, changed=changed)
 
 
 def prepare_inline(m: Message, stages: Sequence[tuple[str, Stage]]) -> Prepared | None:
     """`prepare()` for a small message already loaded, on the caller's thread, when every stage
     is `cpu_only`; None means "use prepare() in a thread" (too big, not fresh, or a stage failed:
     prepare() runs it again and parks the message, which needs the store)."""
-    if (m.size > INLINE_MAX_BYTES or m.status == "parked" or m.processed_at is not None
+    if (m.size > INLINE_MAX_BYTES or m.spool or m.status == "parked" or m.processed_at is not None
             or not all(is_cpu_only(stage) for _, stage in stages)):
         return None
     try:

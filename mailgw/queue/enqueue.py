@@ -52,11 +52,11 @@ def insert_many(session: Session, messages: Sequence[dict[str, Any]], now: datet
     """`enqueue_rows` for many messages at once, with Core statements (no ORM objects).
 
     Each dict holds Message columns (content, mail_from, direction, queue_id…) and
-    "recipients"; `size` is filled in. `leases`, one per message: (node id, until) inserts that
-    message's entries leased. Returns (message id, [entry ids in recipient order]) per message,
-    in order.
+    "recipients"; `size` is filled in unless given (a spooled message has empty content).
+    `leases`, one per message: (node id, until) inserts that message's entries leased.
+    Returns (message id, [entry ids in recipient order]) per message, in order.
     """
-    rows = [{**m, "size": len(m["content"])} for m in messages]
+    rows = [{"size": len(m["content"]), **m} for m in messages]
     pks = list(session.scalars(_INSERT_MESSAGES, rows))
     entries = []
     for pk, m, lease in zip(pks, messages, leases or [None] * len(messages), strict=True):

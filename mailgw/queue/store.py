@@ -249,26 +249,61 @@ _PROCESSED = (
     .values(processed_at=bindparam("at"))
 )
 _PROCESSED_WITH_CONTENT = _PROCESSED.values(content=bindparam("content"))
+_PROCESSED_IN_SPOOL = _PROCESSED.values(content=b"", spool=bindparam("spool"))
+_SPOOL_NAMES = select(MESSAGES.c.id, MESSAGES.c.spool).where(MESSAGES.c.id.in_(_IDS))
 
 
-def mark_processed(session: Session, processed: Mapping[int, bytes | None], done: set[int],
-                   now: datetime | None = None) -> None:
+def _spool_names(session: Session, pks: Iterable[int]) -> dict[int, str | None]:
+    ids = list(pks)
+    return {pk: name for pk, name in session.execute(_SPOOL_NAMES, {"ids": ids})} if ids else {}
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """Bytes the stages made for a spooled message, already written to this spool file."""
+
+    name: str
+
+
+def mark_processed(session: Session, processed: Mapping[int, bytes | SpoolFile | None],
+                   done: set[int], now: datetime | None = None) -> list[str]:
     """Note that the post-acceptance stages ran for these messages (message id -> the bytes they
-    made, or None if unchanged), keeping the new bytes so that a retry sends the same ones.
+    made, the spool file holding them, or None if unchanged), keeping the new bytes so that a
+    retry sends the same ones.
 
     Call it after `record_results`: a message that is done has nothing left to send, so its
     bytes are not written again (for 10 KB mail that rewrite was a large part of the
     transaction). A message another worker already marked keeps what that worker stored.
     `done`: the messages that are done (what `record_results` reported).
+
+    Returns the spool files that no row names once this commits (new files that were not
+    needed, old ones that were replaced); the caller removes them after the commit.
     """
     if not processed:
-        return
+        return []
     at = now or utcnow()
+    files = {pk: c.name for pk, c in processed.items() if isinstance(c, SpoolFile)}
+    before = _spool_names(session, files)
     keep = [{"pk": pk, "at": at, "content": content} for pk, content in processed.items()
-            if content is not None and pk not in done]
+            if isinstance(content, bytes) and pk not in done]
+    spooled = [{"pk": pk, "at": at, "spool": name} for pk, name in files.items()
+               if pk not in done]
     rest = [{"pk": pk, "at": at} for pk, content in processed.items()
             if content is None or pk in done]
     if keep:
         session.execute(_PROCESSED_WITH_CONTENT, keep)
+    if spooled:
+        session.execute(_PROCESSED_IN_SPOOL, spooled)
     if rest:
         session.execute(_PROCESSED, rest)
+    if not files:
+        return []
+    after = _spool_names(session, files)
+    unused = []
+    for pk, name in files.items():
+        old = before.get(pk)
+        if after.get(pk) != name:
+            unused.append(name)  # not needed (done), or another worker stored its own
+        elif old and old != name:
+            unused.append(old)  # the received bytes, replaced by these
+    return unused

@@ -94,6 +94,9 @@ class Message(Base):
     parked_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
     parked_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    # A large message on a SQLite store: the name of the file in the spool that holds its
+    # bytes (`content` is then empty). Read either with mailgw.store.spool.content_of.
+    spool: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
     entries: Mapped[list[QueueEntry]] = relationship(back_populates="message",
                                                      cascade="all, delete-orphan")

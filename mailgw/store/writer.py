@@ -15,6 +15,9 @@ each message, so a violation record and its message commit together. A rejected 
 their results this way): one writer per process, so its transactions do not queue for the
 database lock behind each other, and one commit serves both.
 
+A large allowed message on a SQLite store is written to the spool (mailgw.store.spool) before it
+joins the queue, outside the database lock, and its row only names the file.
+
 `handoff`, when set (by the gateway process, to its own delivery workers), lets the writer lease
 the entries of an allowed, small message to this process in the insert itself and hand them over
 in memory once committed: no claim transaction and no second read of the bytes, as Postfix's
@@ -39,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailgw.pipeline.mail import Mail, is_large
 from mailgw.queue.enqueue import enqueue_rows, insert_many, recipient_domain
 from mailgw.queue.store import Claimed
+from mailgw.store import spool
 from mailgw.store.models import Message, utcnow
 
 log = logging.getLogger("mailgw.store")
@@ -92,6 +96,7 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self.record: Callable[[Session, Mail, Message | None], None] | None = None
         self.handoff: Handoff | None = None
+        self.spool = spool.for_bind(sessions.kw.get("bind"))
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -110,6 +115,13 @@ class StoreWriter:
     async def commit(self, mail: Mail) -> int:
         """Store the message and its queue entries; returns the message's primary key."""
         loop = asyncio.get_running_loop()
+        if self.spool is not None and mail.verdict == "allow" and is_large(mail.size):
+            # Write and fsync the body now, in a thread, while nobody waits for the lock.
+            try:
+                mail.spool = await asyncio.to_thread(self.spool.put, mail.queue_id,
+                                                     mail.stored_bytes())
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot write the spool file: {exc.strerror}") from None
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put(_Pending(mail, future, loop))
         return await future
@@ -170,6 +182,7 @@ class StoreWriter:
             elif isinstance(batch[0], _Pending):
                 log.error("store commit failed for %s: %s", batch[0].mail.queue_id,
                           _one_line(exc))
+                self._unspool(batch[0].mail)
                 _resolve(batch[0], error=StoreUnavailable(_one_line(exc)))
             else:
                 _resolve(batch[0], error=exc)
@@ -180,6 +193,16 @@ class StoreWriter:
         for item in later:
             self._write([item])
         return stop
+
+    def _unspool(self, mail: Mail) -> None:
+        """The row naming the mail's spool file was not committed: nobody will read it."""
+        if self.spool is not None and mail.spool is not None:
+            try:
+                self.spool.discard(mail.spool)
+            except OSError as exc:
+                log.warning("%s: cannot remove spool file %s: %s", mail.queue_id, mail.spool,
+                            exc)
+            mail.spool = None
 
     def _commit(self, session: Session, mails: list[Mail], jobs: list[_Job],
                 leased: list[_Leased]) -> tuple[list[int], list[Any]]:
@@ -210,11 +233,13 @@ class StoreWriter:
         handoff = self.handoff
         now = utcnow()
         values = [{**_columns(m), "mail_from": m.mail_from, "recipients": list(m.rcpt_tos),
-                   "content": m.stored_bytes(), "direction": m.direction} for m in mails]
+                   "content": b"" if m.spool else m.stored_bytes(), "spool": m.spool,
+                   "size": len(m.raw) + sum(map(len, m.prepend)), "direction": m.direction}
+                  for m in mails]
         # Leased to this process's workers if they have room, and not large (kept in memory).
         leases: list[tuple[str, datetime] | None] = [
             (handoff.node_id, now + timedelta(seconds=handoff.lease_seconds))
-            if handoff is not None and not is_large(len(v["content"]))
+            if handoff is not None and not is_large(v["size"]) and not v["spool"]
             and handoff.wants() else None
             for v in values]
         made = insert_many(session, values, now, leases)
@@ -241,8 +266,7 @@ def _hand_over(item: _Leased) -> tuple[list[Claimed], Message]:
     m.handed_off = True
     claimed = [Claimed(eid, pk, m.queue_id, m.mail_from, rcpt, recipient_domain(rcpt), 0)
                for eid, rcpt in zip(item.entry_ids, m.rcpt_tos, strict=True)]
-    return claimed, Message(id=pk, size=len(item.values["content"]), status="accepted",
-                            processed_at=None, **item.values)
+    return claimed, Message(id=pk, status="accepted", processed_at=None, **item.values)
 
 
 def _big_ones_later(batch: list[_Item]) -> list[_Item]:
