@@ -44,3 +44,41 @@ def test_same_bytes_as_aiosmtplib(seed: int) -> None:
         canonical += is_canonical_crlf(message)
         assert _installed(message) == _aiosmtplib_own(message), message
     assert canonical > 1000  # the fast path was exercised
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_prepared_in_steps_gives_the_same_bytes(seed: int) -> None:
+    # Small steps put step ends everywhere, inside CRLF pairs and "\r\n." sequences included.
+    rng = random.Random(seed)
+    ready = 0
+    for _ in range(800):
+        message = b"".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 60)))
+        if rng.random() < 0.7:  # as stored: canonical, ending with a line break
+            message = message.replace(b"\r", b"").replace(b"\n", b"\r\n") + b"\r\n"
+        async with fastdata.prepared(message, step=rng.randrange(1, 9)):
+            ready += fastdata._ready(message) is not None
+            assert _installed(message) == _aiosmtplib_own(message), message
+        assert fastdata._ready(message) is None  # nothing kept after the block
+    assert ready > 300  # the prepared path was exercised
+
+
+async def test_prepared_lets_the_event_loop_run_between_steps() -> None:
+    import asyncio
+
+    message = (b"line of text\r\n" * 20000) + b".starts with a dot\r\n"
+    turns = 0
+    stop = asyncio.Event()
+
+    async def other_session() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.ensure_future(other_session())
+    async with fastdata.prepared(message, step=4096):
+        seen_while_preparing = turns
+        assert _installed(message) == _aiosmtplib_own(message)
+    stop.set()
+    await task
+    assert seen_while_preparing > 50  # one turn per step or so, not one for the whole message
