@@ -85,6 +85,28 @@ def _pct(values: list[float], p: float) -> float:
     return sorted(values)[min(len(values) - 1, int(len(values) * p))] * 1000
 
 
+def _phases(args: argparse.Namespace, largs: argparse.Namespace, gateway: Any,
+            template: bytes, big: bytes) -> tuple[Any, Any, list[float]]:
+    gateway.add_user()
+    gateway.start()
+    lb.say(f"[stall] phase 1: {args.messages} small messages alone")
+    alone = lb.run_python_load(gateway.port, args.messages, largs, template, lb.USER,
+                               True, True, 600)
+    manager = multiprocessing.get_context("spawn").Manager()
+    stop, sent = manager.Event(), manager.list()
+    lb.say(f"[stall] phase 2: the same beside {args.large} clients sending "
+           f"{len(big) / 1e6:.1f} MB messages")
+    senders = _big_senders(gateway.port, args.large, big, stop, sent)
+    time.sleep(2)  # let the big transfers get going
+    beside = lb.run_python_load(gateway.port, args.messages, largs, template, lb.USER,
+                                True, True, 600)
+    stop.set()
+    senders.join(600)
+    done = list(sent)
+    manager.shutdown()
+    return alone, beside, done
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--messages", type=int, default=200, help="small messages per phase")
@@ -99,30 +121,16 @@ def main() -> int:
     template = lb.build_message(10240, lb.USER)
     big = big_message(args.large_mb)
     sink = lb.CountingServer("sink").start()
-    gateway = None
     try:
         with tempfile.TemporaryDirectory(prefix="mailgw-stall-") as tmp:
             gateway = lb.Gateway(Path(tmp), largs, sink.port)
-            gateway.add_user()
-            gateway.start()
-            lb.say(f"[stall] phase 1: {args.messages} small messages alone")
-            alone = lb.run_python_load(gateway.port, args.messages, largs, template, lb.USER,
-                                       True, True, 600)
-            manager = multiprocessing.get_context("spawn").Manager()
-            stop, sent = manager.Event(), manager.list()
-            lb.say(f"[stall] phase 2: the same beside {args.large} clients sending "
-                   f"{len(big) / 1e6:.1f} MB messages")
-            senders = _big_senders(gateway.port, args.large, big, stop, sent)
-            time.sleep(2)  # let the big transfers get going
-            beside = lb.run_python_load(gateway.port, args.messages, largs, template, lb.USER,
-                                        True, True, 600)
-            stop.set()
-            senders.join(600)
-            sent = list(sent)
-            manager.shutdown()
+            try:
+                alone, beside, sent = _phases(args, largs, gateway, template, big)
+            finally:
+                # Before the directory goes: a gateway still delivering read a half-removed
+                # directory (missing DKIM keys, spool files).
+                gateway.stop()
     finally:
-        if gateway is not None:
-            gateway.stop()
         sink.stop()
     a, b = alone.latencies, beside.latencies
     print(f"small-message acceptance latency, {args.concurrency} sessions, "
