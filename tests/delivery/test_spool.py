@@ -132,12 +132,13 @@ async def test_a_spooled_message_is_delivered_and_its_unused_file_removed(engine
     try:
         svc.wake()
         await wait_for(lambda: message(engine, mail.queue_id).status == "done", what="done")
+        # Done at the first attempt: the signed bytes were not needed again and are removed
+        # (after the commit); the row keeps naming the received bytes, as the database keeps
+        # them for small mail.
+        await wait_for(lambda: _files(engine) == received, what=lambda: _files(engine))
     finally:
         await svc.stop()
     assert [r.content for r in sink.handler.received] == [b"X-Run: 1\r\n" + mail.stored_bytes()]
-    # Done at the first attempt: the signed bytes were not needed again and are gone; the row
-    # keeps naming the received bytes, as the database keeps them for small mail.
-    assert _files(engine) == received
 
 
 async def test_a_retry_sends_the_bytes_made_at_the_first_attempt(engine, sink, tmp_path):
@@ -152,16 +153,18 @@ async def test_a_retry_sends_the_bytes_made_at_the_first_attempt(engine, sink, t
     try:
         svc.wake()
         await wait_for(lambda: message(engine, mail.queue_id).status == "done", what="done")
+        row = message(engine, mail.queue_id)
+        if received:
+            # The stored bytes replaced the received ones: one file, the new one (the old one
+            # is removed after the commit that replaced it).
+            assert row.spool not in received
+            await wait_for(lambda: _files(engine) == [row.spool], what=lambda: _files(engine))
     finally:
         await svc.stop()
     assert len(calls) == 1
     assert [r.content for r in sink.handler.received] == [b"X-Run: 1\r\n" + mail.stored_bytes()]
     assert entries(engine, mail.queue_id)["a@example.org"].attempts == 2
-    row = message(engine, mail.queue_id)
     assert spool.content_of(row, spool.for_engine(engine)) == b"X-Run: 1\r\n" + mail.stored_bytes()
-    if received:
-        # The stored bytes replaced the received ones: one file, the new one.
-        assert _files(engine) == [row.spool] and row.spool not in received
 
 
 async def test_a_missing_spool_file_parks_the_message(engine, db_url, sink, tmp_path):
