@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mailgw.delivery.result import DELIVERED, Result, permanent, temporary
+from mailgw.durable import write_new
 
 
 def _mailbox_name(address: str) -> str | None:
@@ -27,31 +28,14 @@ def _mailbox_name(address: str) -> str | None:
     return name
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_one(root: Path, name: str, content: bytes) -> Path:
     """Write one message into the Maildir root/name atomically; return its path in new/."""
     box = root / name
     for sub in ("tmp", "new", "cur"):
         (box / sub).mkdir(parents=True, exist_ok=True)
     unique = f"{time.time_ns()}.M{uuid.uuid4().hex}.{socket.gethostname().replace('/', '_')}"
-    tmp, new = box / "tmp" / unique, box / "new" / unique
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, new)
-    _fsync_dir(box / "new")
+    new = box / "new" / unique
+    write_new(box / "tmp" / unique, new, content, 0o640)
     return new
 
 

@@ -103,4 +103,8 @@ class Mail:
 
     def stored_bytes(self) -> bytes:
         """What goes into the store: added header lines, then the message as received."""
-        return b"".join(self.prepend) + self.raw
+        return b"".join(self.stored_parts())
+
+    def stored_parts(self) -> list[bytes]:
+        """`stored_bytes()` in pieces, without copying the message (for writing it out)."""
+        return [*self.prepend, self.raw]

@@ -18,14 +18,16 @@ how readers get the bytes either way.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+
+from mailgw.durable import write_new
 
 # Names are made here (queue id, a dot, random hex); anything else in a row is refused, so a
 # damaged or edited row cannot make the gateway read a file outside the spool.
@@ -42,27 +44,15 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def put(self, queue_id: str, data: bytes) -> str:
-        """Write `data` durably under a new name derived from `queue_id`; return the name."""
+    def put(self, queue_id: str, data: bytes | Sequence[bytes]) -> str:
+        """Write `data` (or its pieces, one after the other) durably under a new name derived
+        from `queue_id`; return the name."""
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{queue_id}.{secrets.token_hex(4)}"
         if not _NAME.fullmatch(name):
             raise ValueError(f"cannot spool a message with queue id {queue_id!r}")
         path = self.directory / name
-        tmp = path.with_name(name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        os.replace(tmp, path)
-        self._sync_directory()
+        write_new(path.with_name(name + ".tmp"), path, data, 0o600)
         return name
 
     def get(self, name: str) -> bytes:
@@ -87,14 +77,6 @@ class Spool:
         if not _NAME.fullmatch(name):
             raise SpoolError(f"invalid spool file name {name!r} in the store")
         return self.directory / name
-
-    def _sync_directory(self) -> None:
-        # The new name must survive a crash too, not only the file's bytes.
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 _SPOOLS: dict[str, Spool | None] = {}
@@ -122,21 +104,22 @@ def for_bind(bind: Any) -> Spool | None:
 
 def content_of(message: Any, spool: Spool | None) -> bytes:
     """The bytes of a Message row, wherever they are kept."""
-    name = getattr(message, "spool", None)
-    if not name:
-        return bytes(message.content)
-    if spool is None:
-        raise SpoolError(f"message {message.queue_id} is spooled ({name}) but this store has "
-                         "no spool directory")
-    return spool.get(name)
+    found = _spooled(message, spool)
+    return bytes(message.content) if found is None else found[0].get(found[1])
 
 
 def head_of(message: Any, spool: Spool | None) -> bytes:
     """The start of a Message row's bytes (its header block, for a bounce)."""
-    name = getattr(message, "spool", None)
+    found = _spooled(message, spool)
+    return bytes(message.content) if found is None else found[0].head(found[1])
+
+
+def _spooled(message: Any, spool: Spool | None) -> tuple[Spool, str] | None:
+    """Where the row's bytes are, if not in the row: (the spool, the file's name)."""
+    name: str | None = getattr(message, "spool", None)
     if not name:
-        return bytes(message.content)
+        return None
     if spool is None:
         raise SpoolError(f"message {message.queue_id} is spooled ({name}) but this store has "
                          "no spool directory")
-    return spool.head(name)
+    return spool, name

@@ -116,10 +116,11 @@ class StoreWriter:
         """Store the message and its queue entries; returns the message's primary key."""
         loop = asyncio.get_running_loop()
         if self.spool is not None and mail.verdict == "allow" and is_large(mail.size):
-            # Write and fsync the body now, in a thread, while nobody waits for the lock.
+            # Write and fsync the body now, in a thread, while nobody waits for the lock (in
+            # pieces: joining them copied 20 MB on the event loop).
             try:
                 mail.spool = await asyncio.to_thread(self.spool.put, mail.queue_id,
-                                                     mail.stored_bytes())
+                                                     mail.stored_parts())
             except OSError as exc:
                 raise StoreUnavailable(f"cannot write the spool file: {exc.strerror}") from None
         future: asyncio.Future[int] = loop.create_future()

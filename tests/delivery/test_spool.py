@@ -65,6 +65,12 @@ def test_put_get_head_discard(tmp_path):
         sp.get(name)
 
 
+def test_put_writes_pieces_one_after_the_other(tmp_path):
+    sp = spool.Spool(tmp_path / "db.spool")
+    name = sp.put("0123ABC", [b"X-Added: 1\r\n", b"Subject: x\r\n\r\n", b"body\r\n"])
+    assert sp.get(name) == b"X-Added: 1\r\nSubject: x\r\n\r\nbody\r\n"
+
+
 @pytest.mark.parametrize("name", ["../mailgw.db", "/etc/passwd", "x", "0123ABC.zz"])
 def test_names_not_made_by_the_spool_are_refused(tmp_path, name):
     sp = spool.Spool(tmp_path / "db.spool")
