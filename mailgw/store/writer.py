@@ -235,7 +235,7 @@ class StoreWriter:
         now = utcnow()
         values = [{**_columns(m), "mail_from": m.mail_from, "recipients": list(m.rcpt_tos),
                    "content": b"" if m.spool else m.stored_bytes(), "spool": m.spool,
-                   "size": len(m.raw) + sum(map(len, m.prepend)), "direction": m.direction}
+                   "size": sum(map(len, m.stored_parts())), "direction": m.direction}
                   for m in mails]
         # Leased to this process's workers if they have room, and not large (kept in memory).
         leases: list[tuple[str, datetime] | None] = [
