@@ -112,6 +112,28 @@ async def test_a_failed_commit_leaves_no_spool_file(engine):
     assert _files(engine) == kept and again.spool is None
 
 
+async def test_a_spool_that_cannot_be_written_makes_the_commit_fail_temporarily(engine,
+                                                                              db_url):
+    # Disk full, permissions, a file where the directory should be: the client gets a 451
+    # (StoreUnavailable) and retries; nothing is half stored.
+    sp = spool.for_engine(engine)
+    if sp is not None:
+        sp.directory.parent.mkdir(parents=True, exist_ok=True)
+        sp.directory.write_bytes(b"not a directory")
+    mail = _big_mail()
+    if sp is None:  # PostgreSQL: the body goes into the database, as for any message
+        assert await _commit(engine, mail) > 0
+        return
+    with pytest.raises(StoreUnavailable, match="cannot write the spool file"):
+        await _commit(engine, mail)
+    assert mail.spool is None
+    from sqlalchemy import func, select
+
+    from mailgw.store.models import Message
+    with session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+
+
 # -- delivery ---------------------------------------------------------------------------------
 
 
