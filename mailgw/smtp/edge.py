@@ -267,6 +267,11 @@ class GatewaySMTP(SMTP):
         """The reply refusing `rcpt` on this listener, or None to accept it."""
         raise NotImplementedError
 
+    async def push(self, status: Any) -> None:
+        # aiosmtpd words some refusals itself, in English only: ours say the same in Vietnamese
+        # (ASCII) and English, with an enhanced status code.
+        await super().push(_REWORDED.get(status, status))
+
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd's DATA, with the data read in blocks (mailgw.smtp.data) instead of one
         # event-loop round per line; the checks before and the replies after are aiosmtpd's.
@@ -337,6 +342,12 @@ class GatewaySMTP(SMTP):
         sender = str(envelope.mail_from)
         return "" if sender == NULL_SENDER else sender
 
+
+# aiosmtpd's own reply texts (exactly as it pushes them) -> the gateway's.
+_REWORDED: dict[str, str] = {
+    # MAIL FROM with SIZE= over the limit (RFC 1870: 552, enhanced 5.3.4).
+    "552 Error: message size exceeds fixed maximum message size": replies.MESSAGE_TOO_BIG,
+}
 
 _DATA_REFUSALS = {
     DataState.TOO_LONG: replies.LINE_TOO_LONG,

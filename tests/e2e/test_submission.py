@@ -17,6 +17,7 @@ import aiosmtplib
 import pytest
 from sqlalchemy import text
 
+from mailgw.smtp import replies
 from mailgw.store.db import session_factory
 from mailgw.users import add_user
 from tests.e2e.harness import PASSWORD, Gateway, make_config, parse, running_sink
@@ -201,8 +202,8 @@ def test_size_limit_is_enforced(tmp_path, sink) -> None:
                        MAILGW_SUBMISSION__MAX_MESSAGE_SIZE="20000")
     try:
         client = login(gw)
-        code, _reply = client.mail(USER, ["SIZE=50000"])
-        assert code == 552
+        code, reply = client.mail(USER, ["SIZE=50000"])
+        assert (code, reply.decode()) == (552, replies.MESSAGE_TOO_BIG[4:])
         client.rset()
         client.mail(USER)
         client.rcpt("x@example.org")
