@@ -279,7 +279,7 @@ class GatewaySMTP(SMTP):
             return
         assert self.envelope is not None
         if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
+            await self.push(replies.NEED_RCPT)
             return
         if arg:
             await self.push("501 Syntax: DATA")
@@ -347,6 +347,20 @@ class GatewaySMTP(SMTP):
 _REWORDED: dict[str, str] = {
     # MAIL FROM with SIZE= over the limit (RFC 1870: 552, enhanced 5.3.4).
     "552 Error: message size exceeds fixed maximum message size": replies.MESSAGE_TOO_BIG,
+    "530 Must issue a STARTTLS command first": replies.STARTTLS_FIRST,
+    "554 Command refused due to lack of security": replies.NO_SECURITY,
+    "503 Error: send HELO first": replies.format_reply(replies.HELO_FIRST, helo="HELO"),
+    "503 Error: send EHLO first": replies.format_reply(replies.HELO_FIRST, helo="EHLO"),
+    "503 Error: nested MAIL command": replies.NESTED_MAIL,
+    "503 Error: need MAIL command": replies.NEED_MAIL,
+    "503 Error: need RCPT command": replies.NEED_RCPT,
+    "503 Already authenticated": replies.ALREADY_AUTHENTICATED,
+    "500 Command line too long": replies.COMMAND_TOO_LONG,
+    "500 Error: bad syntax": replies.BAD_SYNTAX,
+    "555 MAIL FROM parameters not recognized or not implemented": replies.MAIL_PARAMS_UNKNOWN,
+    "555 RCPT TO parameters not recognized or not implemented": replies.RCPT_PARAMS_UNKNOWN,
+    "501 Error: BODY can only be one of 7BIT, 8BITMIME": replies.BAD_BODY_PARAM,
+    "454 TLS not available": replies.TLS_UNAVAILABLE,
 }
 
 _DATA_REFUSALS = {

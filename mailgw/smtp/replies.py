@@ -39,6 +39,27 @@ POLICY_REJECTED = "550 5.7.1 {text} (ref {ref})"
 DMARC_REJECT = ("550 5.7.1 Thu bi tu choi theo chinh sach DMARC cua ten mien gui / "
                 "Rejected by the DMARC policy of the sender's domain")
 
+# Protocol errors: the client sent commands out of order or without TLS (aiosmtpd's own texts,
+# reworded by the edge: mailgw.smtp.edge._REWORDED).
+STARTTLS_FIRST = ("530 5.7.0 Can bat ma hoa STARTTLS truoc / "
+                  "Must issue a STARTTLS command first")
+NO_SECURITY = ("554 5.7.0 Lenh bi tu choi vi chua ma hoa / "
+               "Command refused due to lack of security")
+HELO_FIRST = "503 5.5.1 Can gui lenh {helo} truoc / Send {helo} first"
+NESTED_MAIL = "503 5.5.1 Da co lenh MAIL trong giao dich nay / Nested MAIL command"
+NEED_MAIL = "503 5.5.1 Can lenh MAIL truoc / Need MAIL command"
+NEED_RCPT = "503 5.5.1 Can lenh RCPT truoc / Need RCPT command"
+ALREADY_AUTHENTICATED = "503 5.5.1 Da dang nhap roi / Already authenticated"
+COMMAND_TOO_LONG = "500 5.5.2 Lenh qua dai / Command line too long"
+BAD_SYNTAX = "500 5.5.2 Lenh sai cu phap / Bad syntax"
+MAIL_PARAMS_UNKNOWN = ("555 5.5.4 Tham so MAIL FROM khong duoc ho tro / "
+                       "MAIL FROM parameters not recognized or not implemented")
+RCPT_PARAMS_UNKNOWN = ("555 5.5.4 Tham so RCPT TO khong duoc ho tro / "
+                       "RCPT TO parameters not recognized or not implemented")
+BAD_BODY_PARAM = ("501 5.5.4 BODY chi nhan 7BIT hoac 8BITMIME / "
+                  "BODY can only be one of 7BIT, 8BITMIME")
+TLS_UNAVAILABLE = "454 4.7.0 Tam thoi khong ma hoa duoc / TLS not available"
+
 # Try again later (temporary): our own trouble is never a 5xx
 INTERNAL_ERROR = ("451 4.3.0 Loi tam thoi cua he thong, vui long gui lai sau / "
                   "Temporary internal error, please retry (ref {ref})")

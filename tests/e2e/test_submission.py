@@ -134,6 +134,32 @@ def test_no_auth_before_tls_and_no_mail_without_auth(gateway) -> None:
     client.quit()
 
 
+def _reply(text: str) -> tuple[int, bytes]:
+    """A named reply as smtplib returns it: (code, the rest)."""
+    return int(text[:3]), text[4:].encode()
+
+
+def test_protocol_errors_get_the_gateways_wording(gateway) -> None:
+    # aiosmtpd's own English-only texts for commands out of order, reworded by the edge.
+    client = smtplib.SMTP("127.0.0.1", gateway.port, timeout=10)
+    assert client.docmd("MAIL", f"FROM:<{USER}>") == _reply(
+        replies.format_reply(replies.HELO_FIRST, helo="HELO"))
+    client.quit()
+    client = login(gateway)
+    assert client.docmd("RCPT", "TO:<doitac@example.org>") == _reply(replies.NEED_MAIL)
+    assert client.docmd("DATA") == _reply(replies.NEED_RCPT)
+    assert client.docmd("MAIL", f"FROM:<{USER}> BODY=BINARYMIME") == _reply(
+        replies.BAD_BODY_PARAM)
+    assert client.docmd("MAIL", f"FROM:<{USER}> FOO=BAR") == _reply(
+        replies.MAIL_PARAMS_UNKNOWN)
+    assert client.docmd("MAIL", f"FROM:<{USER}>")[0] == 250
+    assert client.docmd("MAIL", f"FROM:<{USER}>") == _reply(replies.NESTED_MAIL)
+    assert client.docmd("RCPT", "TO:<doitac@example.org> FOO=BAR") == _reply(
+        replies.RCPT_PARAMS_UNKNOWN)
+    assert client.docmd("AUTH", "PLAIN") == _reply(replies.ALREADY_AUTHENTICATED)
+    client.quit()
+
+
 @pytest.mark.parametrize("who,password", [(USER, "sai-mat-khau"), ("khongco@phutho.gov.vn",
                                                                     "sai-mat-khau")])
 def test_bad_login_gets_535_with_the_same_text(gateway, who, password) -> None:
