@@ -270,7 +270,10 @@ class GatewaySMTP(SMTP):
     async def push(self, status: Any) -> None:
         # aiosmtpd words some refusals itself, in English only: ours say the same in Vietnamese
         # (ASCII) and English, with an enhanced status code.
-        await super().push(_REWORDED.get(status, status))
+        reworded = _REWORDED.get(status)
+        if reworded is None and isinstance(status, str) and status.startswith(_UNKNOWN):
+            reworded = replies.COMMAND_UNKNOWN  # '500 Error: command "X" not recognized'
+        await super().push(reworded or status)
 
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd's DATA, with the data read in blocks (mailgw.smtp.data) instead of one
@@ -343,6 +346,7 @@ class GatewaySMTP(SMTP):
         return "" if sender == NULL_SENDER else sender
 
 
+_UNKNOWN = '500 Error: command "'
 # aiosmtpd's own reply texts (exactly as it pushes them) -> the gateway's.
 _REWORDED: dict[str, str] = {
     # MAIL FROM with SIZE= over the limit (RFC 1870: 552, enhanced 5.3.4).

@@ -59,6 +59,7 @@ RCPT_PARAMS_UNKNOWN = ("555 5.5.4 Tham so RCPT TO khong duoc ho tro / "
 BAD_BODY_PARAM = ("501 5.5.4 BODY chi nhan 7BIT hoac 8BITMIME / "
                   "BODY can only be one of 7BIT, 8BITMIME")
 TLS_UNAVAILABLE = "454 4.7.0 Tam thoi khong ma hoa duoc / TLS not available"
+COMMAND_UNKNOWN = "500 5.5.1 Lenh khong duoc ho tro / Command not recognized"
 
 # Try again later (temporary): our own trouble is never a 5xx
 INTERNAL_ERROR = ("451 4.3.0 Loi tam thoi cua he thong, vui long gui lai sau / "

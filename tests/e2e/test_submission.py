@@ -157,6 +157,7 @@ def test_protocol_errors_get_the_gateways_wording(gateway) -> None:
     assert client.docmd("RCPT", "TO:<doitac@example.org> FOO=BAR") == _reply(
         replies.RCPT_PARAMS_UNKNOWN)
     assert client.docmd("AUTH", "PLAIN") == _reply(replies.ALREADY_AUTHENTICATED)
+    assert client.docmd("XCLIENT", "ADDR=203.0.113.5") == _reply(replies.COMMAND_UNKNOWN)
     client.quit()
 
 
