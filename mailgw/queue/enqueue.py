@@ -26,14 +26,15 @@ def enqueue_rows(session: Session, mail_from: str, recipients: Sequence[str], co
                  direction: str, **fields: Any) -> Message:
     """Add a message and its queue entries to `session` (no commit); return the Message.
 
-    `fields` are further Message columns (queue_id, message_id, auth_user, client_ip, verdict…).
-    Every entry is due now.
+    `fields` are further Message columns (queue_id, message_id, auth_user, client_ip, verdict…;
+    a spooled message gives `spool` and its `size`, with empty content). Every entry is due now.
     """
     now = utcnow()
     fields.setdefault("queue_id", new_queue_id())
     fields.setdefault("received_at", now)
+    fields.setdefault("size", len(content))
     msg = Message(mail_from=mail_from, recipients=list(recipients), content=content,
-                  size=len(content), direction=direction, **fields)
+                  direction=direction, **fields)
     for rcpt in recipients:
         msg.entries.append(QueueEntry(recipient=rcpt, domain=recipient_domain(rcpt),
                                       status="queued", next_attempt_at=now))

@@ -15,8 +15,8 @@ each message, so a violation record and its message commit together. A rejected 
 their results this way): one writer per process, so its transactions do not queue for the
 database lock behind each other, and one commit serves both.
 
-A large allowed message on a SQLite store is written to the spool (mailgw.store.spool) before it
-joins the queue, outside the database lock, and its row only names the file.
+A large allowed or flagged message on a SQLite store is written to the spool (mailgw.store.spool)
+before it joins the queue, outside the database lock, and its row only names the file.
 
 `handoff`, when set (by the gateway process, to its own delivery workers), lets the writer lease
 the entries of an allowed, small message to this process in the insert itself and hand them over
@@ -46,6 +46,11 @@ from mailgw.store import spool
 from mailgw.store.models import Message, utcnow
 
 log = logging.getLogger("mailgw.store")
+
+
+# Mail that is delivered as it is stored. A quarantined message is held and released by an
+# operator; it keeps its bytes in the database.
+SPOOLED_VERDICTS = ("allow", "flag")
 
 
 class StoreUnavailable(Exception):
@@ -115,7 +120,7 @@ class StoreWriter:
     async def commit(self, mail: Mail) -> int:
         """Store the message and its queue entries; returns the message's primary key."""
         loop = asyncio.get_running_loop()
-        if self.spool is not None and mail.verdict == "allow" and is_large(mail.size):
+        if self.spool is not None and mail.verdict in SPOOLED_VERDICTS and is_large(mail.size):
             # Write and fsync the body now, in a thread, while nobody waits for the lock (in
             # pieces: joining them copied 20 MB on the event loop).
             try:
@@ -165,6 +170,7 @@ class StoreWriter:
         commit proper, where the wait for the other writers fills the next batch. Returns
         True if the stop signal was drained."""
         leased: list[_Leased] = []
+        unspooled: list[str] = []  # spool files no committed row names
         later: list[_Item] = []
         stop = False
         try:
@@ -175,7 +181,8 @@ class StoreWriter:
                 later = _big_ones_later(batch)
                 pendings = [p for p in batch if isinstance(p, _Pending)]
                 jobs = [j for j in batch if isinstance(j, _Job)]
-                ids, results = self._commit(session, [p.mail for p in pendings], jobs, leased)
+                ids, results = self._commit(session, [p.mail for p in pendings], jobs, leased,
+                                            unspooled)
         except Exception as exc:
             if len(batch) > 1:
                 for item in batch:
@@ -188,6 +195,7 @@ class StoreWriter:
             else:
                 _resolve(batch[0], error=exc)
         else:
+            self._discard(unspooled)
             if self.handoff is not None and leased:
                 self.handoff.take([_hand_over(item) for item in leased])
             _resolve_all([*zip(pendings, ids, strict=True), *zip(jobs, results, strict=True)])
@@ -197,16 +205,20 @@ class StoreWriter:
 
     def _unspool(self, mail: Mail) -> None:
         """The row naming the mail's spool file was not committed: nobody will read it."""
-        if self.spool is not None and mail.spool is not None:
-            try:
-                self.spool.discard(mail.spool)
-            except OSError as exc:
-                log.warning("%s: cannot remove spool file %s: %s", mail.queue_id, mail.spool,
-                            exc)
+        if mail.spool is not None:
+            self._discard([mail.spool])
             mail.spool = None
 
+    def _discard(self, names: list[str]) -> None:
+        for name in names:
+            if self.spool is not None:
+                try:
+                    self.spool.discard(name)
+                except OSError as exc:
+                    log.warning("cannot remove spool file %s: %s", name, exc)
+
     def _commit(self, session: Session, mails: list[Mail], jobs: list[_Job],
-                leased: list[_Leased]) -> tuple[list[int], list[Any]]:
+                leased: list[_Leased], unspooled: list[str]) -> tuple[list[int], list[Any]]:
         ids: dict[int, int] = {}  # position in `mails` -> message id (0: rejected, no row)
         results = [job.fn(session) for job in jobs]
         # Allowed mail, the most of it, with Core statements: nothing to enforce, and
@@ -219,10 +231,12 @@ class StoreWriter:
             if m.verdict == "allow":
                 continue
             row = None if m.verdict == "reject" else enqueue_rows(
-                session, m.mail_from, m.rcpt_tos, m.stored_bytes(), m.direction,
-                **_columns(m))
+                session, m.mail_from, m.rcpt_tos, b"" if m.spool else m.stored_bytes(),
+                m.direction, **_columns(m), **_spooled(m))
             if self.record is not None:
                 self.record(session, m, row)
+            if row is not None and m.spool and row.spool != m.spool:
+                unspooled.append(m.spool)  # enforcement put the bytes into the row
             rows.append((i, row))
         session.flush()
         ids.update((i, row.id if row is not None else 0) for i, row in rows)
@@ -283,6 +297,11 @@ def _big_ones_later(batch: list[_Item]) -> list[_Item]:
     rest = [item for item in batch if not big(item)] or [later.pop(0)]
     batch[:] = rest
     return later
+
+
+def _spooled(m: Mail) -> dict[str, Any]:
+    """The columns of a spooled message (its bytes are in the file, not in `content`)."""
+    return {"spool": m.spool, "size": sum(map(len, m.stored_parts()))} if m.spool else {}
 
 
 def _columns(m: Mail) -> dict[str, Any]:

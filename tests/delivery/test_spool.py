@@ -230,3 +230,33 @@ async def test_a_bounce_of_a_spooled_message_quotes_its_headers(engine, sink, tm
     (bounce,) = bounces(engine)
     assert b"Subject: Bao cao lon" in bounce.content
     assert len(bounce.content) < 64 * 1024  # the headers, not the 1 MB body
+
+
+async def test_a_flagged_large_message_for_internal_recipients_only_is_stored_with_its_header(
+        engine, tmp_path):
+    # An official document from webmail to internal recipients is flagged (rule 5) and stored
+    # with the X-Mailgw-Policy header in front: its body is spooled first, then the header
+    # copy goes into the row, and the file no row names any more is removed after the commit.
+    from mailgw.violations.enforce import Enforcement
+
+    sessions = session_factory(engine)
+    writer = StoreWriter(sessions)
+    writer.record = Enforcement.build(plain_config(tmp_path), sessions).record
+    mail = _big_mail()
+    mail.mail_from, mail.rcpt_tos = "nguoigui@gmail.com", ["ketoan@stc.phutho.gov.vn"]
+    mail.direction, mail.verdict = "inbound", "flag"
+    mail.verdict_detail = {"reasons": ["inbound_official_via_webmail"],
+                           "rules": ["inbound-official-via-webmail"], "unit": "stc",
+                           "evidence": [], "notify": []}
+    writer.start()
+    try:
+        await writer.commit(mail)
+    finally:
+        writer.stop()
+    row = message(engine, mail.queue_id)
+    assert row.spool is None
+    assert row.content.startswith(b"X-Mailgw-Policy: flag; reason=inbound_official_via_webmail")
+    assert row.content.endswith(mail.stored_bytes()) and row.size == len(row.content)
+    if spool.for_engine(engine) is not None:
+        assert mail.spool is not None  # it was spooled
+    assert _files(engine) == []  # and the file no row names was removed

@@ -133,6 +133,42 @@ def test_flag_delivers_with_header_for_internal_recipients_only(tmp_path, db_url
         assert sorted(r[0] for _, r, _ in notices) == sorted([USER, UNIT_ADMIN, GLOBAL_ADMIN])
 
 
+def test_a_large_flagged_message_is_spooled_and_its_internal_copy_has_the_header(
+        tmp_path, db_url) -> None:
+    # Over 1 MiB and flagged: on SQLite its bytes go to the spool (not through the database
+    # lock); the copy for the internal recipient carries the header and its own bytes.
+    import os
+
+    from mailgw.store.spool import content_of, for_engine
+
+    pdf = b"%PDF-1.4\n" + os.urandom(1_300_000)
+    with enforcing_gateway(tmp_path, db_url) as (gw, sink):
+        raw = mail("Ban scan ho so", [("ho-so-scan.pdf", "application/pdf", pdf)])
+        internal, external = "ketoan@stc.phutho.gov.vn", "doitac@gmail.com"
+        code, reply = send(gw, raw, USER, [external, internal])
+        assert code == 250, reply
+        [v] = violations(gw)
+        assert (v.action, v.reasons) == ("flag", ["webmail_attachment"])
+        wait_until(lambda: len(split_sink(sink)[0]) >= 2)
+        delivered, _ = split_sink(sink)
+        by_rcpt = {tuple(r): m for _, r, m in delivered}
+        assert by_rcpt[(external,)]["X-Mailgw-Policy"] is None
+        assert by_rcpt[(internal,)]["X-Mailgw-Policy"].endswith(f"ref={v.reference}")
+        for m in by_rcpt.values():
+            [part] = [p for p in m.iter_attachments()]
+            assert part.get_payload(decode=True) == pdf
+        with session_factory(gw.engine)() as s:
+            rows = {m.queue_id: m for m in s.scalars(
+                select(Message).where(Message.queue_id.startswith(v.queue_id)))}
+        original, copy = rows[v.queue_id], rows[f"{v.queue_id}-int"]
+        sp = for_engine(gw.engine)
+        assert copy.spool is None and content_of(copy, sp).startswith(b"X-Mailgw-Policy: flag")
+        if db_url.startswith("sqlite"):
+            assert original.spool is not None and original.content == b""
+        else:
+            assert original.spool is None and len(original.content) > 1_300_000
+
+
 def test_allow_delivers_and_records_nothing(tmp_path, db_url) -> None:
     with enforcing_gateway(tmp_path, db_url) as (gw, sink):
         raw = mail("Báo cáo", [("bao-cao.pdf", "application/pdf", b"%PDF-1.4\n" + b"x" * 500)],
