@@ -437,13 +437,8 @@ class DeliveryService:
             store.renew_leases(s, self.node_id, ids, self.lease_seconds)
 
     def _unspool(self, names: list[str]) -> None:
-        if self._spool is None:
-            return
-        for name in names:
-            try:
-                self._spool.discard(name)
-            except OSError as exc:
-                log.warning("delivery: cannot remove spool file %s: %s", name, exc)
+        if self._spool is not None:
+            self._spool.discard_all(names)
 
     def _record_in(self, s: Session, batch: list[_Outcome],
                    ) -> tuple[dict[int, str], bool, list[str]]:

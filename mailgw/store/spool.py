@@ -18,9 +18,10 @@ how readers get the bytes either way.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from mailgw.durable import write_new
+
+log = logging.getLogger("mailgw.store")
 
 # Names are made here (queue id, a dot, random hex); anything else in a row is refused, so a
 # damaged or edited row cannot make the gateway read a file outside the spool.
@@ -72,6 +75,15 @@ class Spool:
     def discard(self, name: str) -> None:
         """Remove a file no committed row names (a failed insert, replaced bytes)."""
         self._path(name).unlink(missing_ok=True)
+
+    def discard_all(self, names: Iterable[str]) -> None:
+        """`discard` each; a file that cannot be removed is logged and left (it only takes
+        disk space: no row names it)."""
+        for name in names:
+            try:
+                self.discard(name)
+            except (OSError, SpoolError) as exc:
+                log.warning("cannot remove spool file %s: %s", name, exc)
 
     def _path(self, name: str) -> Path:
         if not _NAME.fullmatch(name):

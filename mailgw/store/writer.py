@@ -210,13 +210,8 @@ class StoreWriter:
             mail.spool = None
 
     def _discard(self, names: list[str]) -> None:
-        if self.spool is None:
-            return
-        for name in names:
-            try:
-                self.spool.discard(name)
-            except OSError as exc:
-                log.warning("cannot remove spool file %s: %s", name, exc)
+        if self.spool is not None:
+            self.spool.discard_all(names)
 
     def _commit(self, session: Session, mails: list[Mail], jobs: list[_Job],
                 leased: list[_Leased], unspooled: list[str]) -> tuple[list[int], list[Any]]:
