@@ -226,9 +226,10 @@ class StoreWriter:
         for i, m in enumerate(mails):
             if m.verdict == "allow":
                 continue
+            body = _body(m)
             row = None if m.verdict == "reject" else enqueue_rows(
-                session, m.mail_from, m.rcpt_tos, b"" if m.spool else m.stored_bytes(),
-                m.direction, **_columns(m), **_spooled(m))
+                session, m.mail_from, m.rcpt_tos, body.pop("content"), m.direction,
+                **_columns(m), **body)
             if self.record is not None:
                 self.record(session, m, row)
             if row is not None and m.spool and row.spool != m.spool:
@@ -243,15 +244,13 @@ class StoreWriter:
                       positions: list[int]) -> None:
         handoff = self.handoff
         now = utcnow()
-        values = [{**_columns(m), "mail_from": m.mail_from, "recipients": list(m.rcpt_tos),
-                   "content": b"" if m.spool else m.stored_bytes(), "spool": m.spool,
-                   "size": sum(map(len, m.stored_parts())), "direction": m.direction}
-                  for m in mails]
-        # Leased to this process's workers if they have room, and not large (kept in memory).
+        values = [{**_columns(m), **_body(m), "mail_from": m.mail_from,
+                   "recipients": list(m.rcpt_tos), "direction": m.direction} for m in mails]
+        # Leased to this process's workers if they have room, and not large (kept in memory;
+        # a spooled message is large).
         leases: list[tuple[str, datetime] | None] = [
             (handoff.node_id, now + timedelta(seconds=handoff.lease_seconds))
-            if handoff is not None and not is_large(v["size"]) and not v["spool"]
-            and handoff.wants() else None
+            if handoff is not None and not is_large(v["size"]) and handoff.wants() else None
             for v in values]
         made = insert_many(session, values, now, leases)
         for pos, m, v, lease, (pk, entry_ids) in zip(positions, mails, values, leases, made,
@@ -295,9 +294,11 @@ def _big_ones_later(batch: list[_Item]) -> list[_Item]:
     return later
 
 
-def _spooled(m: Mail) -> dict[str, Any]:
-    """The columns of a spooled message (its bytes are in the file, not in `content`)."""
-    return {"spool": m.spool, "size": sum(map(len, m.stored_parts()))} if m.spool else {}
+def _body(m: Mail) -> dict[str, Any]:
+    """The Message columns of the stored bytes: in `content`, or in the spool file `spool`
+    (then `content` is empty)."""
+    return {"content": b"" if m.spool else m.stored_bytes(), "spool": m.spool,
+            "size": sum(map(len, m.stored_parts()))}
 
 
 def _columns(m: Mail) -> dict[str, Any]:
