@@ -280,11 +280,12 @@ def _hand_over(item: _Leased) -> tuple[list[Claimed], Message]:
 
 
 def _big_ones_later(batch: list[_Item]) -> list[_Item]:
-    """Take the large messages out of `batch`, leaving at least one item; returns them: each
-    is committed in a transaction of its own, after the small ones it came with (writing 20 MB
-    and its fsync takes 0.1-0.3 s, which their 250 should not wait for)."""
+    """Take the large messages whose bytes go into the database out of `batch`, leaving at
+    least one item; returns them: each is committed in a transaction of its own, after the
+    small ones it came with (writing 20 MB and its fsync takes 0.1-0.3 s, which their 250
+    should not wait for). A spooled message's row is small: it stays in the batch."""
     def big(item: _Item) -> bool:
-        return isinstance(item, _Pending) and is_large(item.mail.size)
+        return isinstance(item, _Pending) and is_large(item.mail.size) and not item.mail.spool
 
     later = [item for item in batch if big(item)]
     if not later:

@@ -84,6 +84,9 @@ async def test_a_big_message_is_committed_after_the_small_ones_it_came_with(engi
     try:
         big = Mail(SessionInfo(listener="submission", peer_ip="127.0.0.1"), SENDER,
                    ["a@example.org"], message_bytes(body="x" * (1024 * 1024)))
+        # Quarantined: its bytes go into the database on every store (allowed mail would be
+        # spooled on SQLite, with a small row that needs no transaction of its own).
+        big.verdict = "quarantine"
         small = [_mail() for _ in range(3)]
         pending = [asyncio.ensure_future(writer.commit(m)) for m in [big, *small]]
         await asyncio.sleep(0.2)  # all four queued behind the busy job
@@ -112,3 +115,32 @@ async def test_a_big_message_is_kept_when_its_batch_fails(engine):
         writer.stop()
     assert isinstance(failure, Exception) and isinstance(pk, int)
     assert message(engine, big.queue_id).id == pk
+
+
+async def test_a_spooled_big_message_is_committed_with_the_small_ones(engine, db_url):
+    # Its row is small (the bytes are in the spool file, SQLite), so it needs no transaction
+    # of its own; where the bytes go into the database (PostgreSQL) it gets one.
+    from sqlalchemy import event
+
+    commits: list[int] = []
+    writer, release, busy = await _held_writer(engine)
+    try:
+        big = Mail(SessionInfo(listener="submission", peer_ip="127.0.0.1"), SENDER,
+                   ["a@example.org"], message_bytes(body="x" * (1024 * 1024)))
+        pending = [asyncio.ensure_future(writer.commit(m)) for m in [big, _mail(), _mail()]]
+        for _ in range(500):  # all three queued behind the busy job (the spool file written)
+            if writer._queue.qsize() == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert writer._queue.qsize() == 3
+        event.listen(engine, "commit", lambda conn: commits.append(1))
+        release.set()
+        await busy
+        await asyncio.gather(*pending)
+    finally:
+        writer.stop()
+    spooled = db_url.startswith("sqlite")
+    assert (big.spool is not None) is spooled
+    # The busy job's transaction, then one for the three; the big one got a transaction of
+    # its own only where its bytes are in the database.
+    assert len(commits) == (2 if spooled else 3)
