@@ -357,7 +357,6 @@ _REWORDED: dict[str, str] = {
     "503 Error: send EHLO first": replies.format_reply(replies.HELO_FIRST, helo="EHLO"),
     "503 Error: nested MAIL command": replies.NESTED_MAIL,
     "503 Error: need MAIL command": replies.NEED_MAIL,
-    "503 Error: need RCPT command": replies.NEED_RCPT,
     "503 Already authenticated": replies.ALREADY_AUTHENTICATED,
     "500 Command line too long": replies.COMMAND_TOO_LONG,
     "500 Error: bad syntax": replies.BAD_SYNTAX,
