@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -85,13 +86,21 @@ async def _has_dot_line_in_steps(message: bytes, step: int) -> bool:
     return False
 
 
+# The last message normalize_message_line_endings returned: canonical CRLF (aiosmtplib calls
+# PERIOD_REGEX.sub on it next, which need not count its line breaks again).
+_normalized = threading.local()
+
+
 def normalize_message_line_endings(message: bytes) -> bytes:
     """aiosmtplib.protocol.normalize_message_line_endings, fast when nothing is to change."""
     if _ready(message) is not None:
         return message  # canonical, ends with CRLF
     if not is_canonical_crlf(message):
-        return _original_normalize(message)
-    return message if message.endswith(b"\r\n") else message + b"\r\n"
+        out = _original_normalize(message)
+    else:
+        out = message if message.endswith(b"\r\n") else message + b"\r\n"
+    _normalized.message = out
+    return out
 
 
 class PeriodQuoting:
@@ -104,7 +113,9 @@ class PeriodQuoting:
         ready = _ready(message) if repl == b".." and not count else None
         if ready is not None:
             return ready
-        if repl != b".." or count or not is_canonical_crlf(message):
+        normalized = message is getattr(_normalized, "message", None)
+        _normalized.message = None  # not kept alive after its delivery
+        if repl != b".." or count or not (normalized or is_canonical_crlf(message)):
             return _original_period.sub(repl, message, count)
         if not message.startswith(b".") and b"\r\n." not in message:
             return message

@@ -82,3 +82,12 @@ async def test_prepared_lets_the_event_loop_run_between_steps() -> None:
     stop.set()
     await task
     assert seen_while_preparing > 50  # one turn per step or so, not one for the whole message
+
+
+def test_quoting_alone_still_checks_a_message_it_was_not_given_normalised() -> None:
+    # PERIOD_REGEX.sub skips the line-break count only for the very message the normaliser
+    # just returned; any other message (bare LF before a dot here) gets aiosmtplib's regex.
+    aiosmtplib.protocol.normalize_message_line_endings(b"first\r\n")
+    odd = b"a\n.b\r\n"
+    assert aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", odd) == \
+        fastdata._original_period.sub(b"..", odd) == b"a\n..b\r\n"
