@@ -181,8 +181,8 @@ def serve(config: Config, processes: int | None = None) -> None:
     # A bad policy file stops serve here (file:line), before anything listens; the processes
     # forked below inherit the policy read now.
     policy = load_configured_policy(config)
-    # Its address tables (the look-alike skeletons take 0.1-0.3 s) are built once here, not
-    # on each process's event loop when its first message arrives.
+    # Its address tables (the look-alike skeletons take 0.1-0.3 s) are built once here and
+    # inherited, not again by each gateway process as it starts (Enforcement.build).
     policy.address_classifier(config.gateway.domains)
     engine = prepare_store(config)
     engine.dispose()
