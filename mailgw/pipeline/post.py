@@ -130,7 +130,7 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
     if m is None or m.status == "parked":
         return None
     facts = MessageFacts.of(m)
-    spooled = spool.for_bind(sessions.kw.get("bind"))
+    spooled = spool.for_bind(sessions.kw.get("bind")) if m.spool else None
     try:
         content = spool.content_of(m, spooled)
         if m.processed_at is not None:
@@ -144,7 +144,7 @@ def prepare(sessions: sessionmaker[Session], message_pk: int, node_id: str,
         log.error("%s: parked in stage %s: %s", facts.queue_id, stage, error)
         return None
     changed = out != content
-    if m.spool and changed and spooled is not None:
+    if changed and spooled is not None:
         # The new bytes go to a file of their own, written here and not inside the
         # transaction that records them (mailgw.store.spool says why).
         return Prepared(out, fresh=True, spool=spooled.put(m.queue_id, out))

@@ -4,7 +4,6 @@ spool file exists exactly while a committed row names it."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
@@ -224,7 +223,6 @@ async def test_a_bounce_of_a_spooled_message_quotes_its_headers(engine, sink, tm
     try:
         svc.wake()
         await wait_for(lambda: bounces(engine), what="a bounce")
-        await asyncio.sleep(0)
     finally:
         await svc.stop()
     (bounce,) = bounces(engine)
