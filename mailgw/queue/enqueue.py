@@ -14,6 +14,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from mailgw.pipeline.mail import new_queue_id
+from mailgw.store.direct import Direct
 from mailgw.store.models import MESSAGES, QUEUE_ENTRIES, Message, QueueEntry, utcnow
 
 
@@ -42,9 +43,9 @@ def enqueue_rows(session: Session, mail_from: str, recipients: Sequence[str], co
     return msg
 
 
-_INSERT_MESSAGES = insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True)
-_INSERT_ENTRIES = insert(QUEUE_ENTRIES).returning(QUEUE_ENTRIES.c.id,
-                                                   sort_by_parameter_order=True)
+# Every accepted message takes these two (straight on the driver on SQLite: mailgw.store.direct).
+_INSERT_MESSAGES = Direct(insert(MESSAGES))
+_INSERT_ENTRIES = Direct(insert(QUEUE_ENTRIES))
 
 
 def insert_many(session: Session, messages: Sequence[dict[str, Any]], now: datetime,
@@ -58,13 +59,13 @@ def insert_many(session: Session, messages: Sequence[dict[str, Any]], now: datet
     Returns (message id, [entry ids in recipient order]) per message, in order.
     """
     rows = [{"size": len(m["content"]), **m} for m in messages]
-    pks = list(session.scalars(_INSERT_MESSAGES, rows))
+    pks = _INSERT_MESSAGES.insert(session, rows)
     entries = []
     for pk, m, lease in zip(pks, messages, leases or [None] * len(messages), strict=True):
         locked_by, locked_until = lease if lease else (None, None)
         entries += [{"message_pk": pk, "recipient": r, "domain": recipient_domain(r),
                      "status": "queued", "next_attempt_at": now, "locked_by": locked_by,
                      "locked_until": locked_until} for r in m["recipients"]]
-    ids = iter(session.scalars(_INSERT_ENTRIES, entries)) if entries else iter(())
+    ids = iter(_INSERT_ENTRIES.insert(session, entries))
     return [(pk, [next(ids) for _ in m["recipients"]])
             for pk, m in zip(pks, messages, strict=True)]

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BindParameter, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgw.delivery.result import DELIVERED, PERMANENT, Result
+from mailgw.store.direct import Direct
 from mailgw.store.models import (
     FINAL_STATUSES,
     MESSAGES,
@@ -31,6 +32,19 @@ from mailgw.store.models import (
 )
 
 ACTIVE_STATUSES = ("queued", "deferred")
+
+
+class _EntryState(NamedTuple):
+    """What recording a result needs to know of an entry."""
+
+    id: int
+    message_pk: int
+    status: str
+    attempts: int
+    locked_by: str | None
+    locked_until: datetime | None
+    next_attempt_at: datetime
+    final_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -123,18 +137,21 @@ def lock_messages(session: Session, message_pks: Iterable[int]) -> None:
 
 
 # Statements built once (expanding IN lists): building them per call cost as much as running
-# them, on the path every delivered message takes.
+# them, on the path every delivered message takes; run through Direct (mailgw.store.direct),
+# which skips SQLAlchemy's per-call work on SQLite.
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_ENTRY_STATES = select(*(QUEUE_ENTRIES.c[name] for name in (
-    "id", "message_pk", "status", "attempts", "locked_by", "locked_until", "next_attempt_at",
-    "final_at"))).where(QUEUE_ENTRIES.c.id.in_(_IDS))
-_RECEIVED = select(MESSAGES.c.id, MESSAGES.c.received_at).where(MESSAGES.c.id.in_(_IDS))
-_STILL_OPEN = (select(QUEUE_ENTRIES.c.message_pk)
-               .where(QUEUE_ENTRIES.c.message_pk.in_(_IDS),
-                      QUEUE_ENTRIES.c.status.not_in(FINAL_STATUSES)).distinct())
-_MARK_DONE = update(MESSAGES).where(MESSAGES.c.id.in_(_IDS)).values(status="done")
+_ENTRY_STATES = Direct(select(*(QUEUE_ENTRIES.c[name] for name in _EntryState._fields))
+                       .where(QUEUE_ENTRIES.c.id.in_(_IDS)), expanding="ids")
+_RECEIVED = Direct(select(MESSAGES.c.id, MESSAGES.c.received_at)
+                   .where(MESSAGES.c.id.in_(_IDS)), expanding="ids")
+_STILL_OPEN = Direct(select(QUEUE_ENTRIES.c.message_pk)
+                     .where(QUEUE_ENTRIES.c.message_pk.in_(_IDS),
+                            QUEUE_ENTRIES.c.status.not_in(FINAL_STATUSES)).distinct(),
+                     expanding="ids")
+_MARK_DONE = Direct(update(MESSAGES).where(MESSAGES.c.id.in_(_IDS)).values(status="done"),
+                    expanding="ids")
 # One statement for every outcome, run once per entry (executemany): the columns an attempt sets.
-_RECORD = (
+_RECORD = Direct(
     update(QUEUE_ENTRIES)
     .where(QUEUE_ENTRIES.c.id == bindparam("entry_id"))
     .values(status=bindparam("status"), attempts=bindparam("attempts"),
@@ -162,11 +179,11 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
     """
     now = now or utcnow()
     by_id = dict(results)
-    entries = session.execute(_ENTRY_STATES, {"ids": list(by_id)}).all()
+    entries = [_EntryState(*row) for row in _ENTRY_STATES.all(session, {"ids": list(by_id)})]
     # Arrival times, for expiry, in one query (not one per entry).
     retry_pks = {e.message_pk for e in entries if by_id[e.id].kind not in (DELIVERED, PERMANENT)}
     received: dict[int, datetime] = {
-        pk: at for pk, at in session.execute(_RECEIVED, {"ids": list(retry_pks)})
+        pk: at for pk, at in _RECEIVED.all(session, {"ids": list(retry_pks)})
     } if retry_pks else {}
     out: dict[int, str] = {}
     touched: set[int] = set()
@@ -203,7 +220,7 @@ def record_results(session: Session, node_id: str, next_hop: str | Mapping[int, 
         out[entry.id] = status
         touched.add(entry.message_pk)
     if params:
-        session.execute(_RECORD, params)
+        _RECORD.many(session, params)
     finished = finish_if_final(session, touched, locked=locked)
     if done is not None:
         done |= finished  # the messages this attempt finished, for the caller
@@ -224,10 +241,10 @@ def finish_if_final(session: Session, message_pks: int | Iterable[int], *,
         return set()
     if not locked:
         lock_messages(session, pks)
-    still_open = set(session.scalars(_STILL_OPEN, {"ids": list(pks)}))
+    still_open = {pk for pk, in _STILL_OPEN.all(session, {"ids": list(pks)})}
     done = pks - still_open
     if done:
-        session.execute(_MARK_DONE, {"ids": list(done)})
+        _MARK_DONE.all(session, {"ids": list(done)})
     return done
 
 
@@ -243,19 +260,21 @@ def park(session: Session, node_id: str, message_pk: int, stage: str, error: str
         .values(locked_by=None, locked_until=None).execution_options(synchronize_session=False))
 
 
-_PROCESSED = (
+_PROCESSED_ANY = (
     update(MESSAGES)
     .where(MESSAGES.c.id == bindparam("pk"), MESSAGES.c.processed_at.is_(None))
     .values(processed_at=bindparam("at"))
 )
-_PROCESSED_WITH_CONTENT = _PROCESSED.values(content=bindparam("content"))
-_PROCESSED_IN_SPOOL = _PROCESSED.values(content=b"", spool=bindparam("spool"))
-_SPOOL_NAMES = select(MESSAGES.c.id, MESSAGES.c.spool).where(MESSAGES.c.id.in_(_IDS))
+_PROCESSED = Direct(_PROCESSED_ANY)
+_PROCESSED_WITH_CONTENT = Direct(_PROCESSED_ANY.values(content=bindparam("content")))
+_PROCESSED_IN_SPOOL = Direct(_PROCESSED_ANY.values(content=b"", spool=bindparam("spool")))
+_SPOOL_NAMES = Direct(select(MESSAGES.c.id, MESSAGES.c.spool).where(MESSAGES.c.id.in_(_IDS)),
+                      expanding="ids")
 
 
 def _spool_names(session: Session, pks: Iterable[int]) -> dict[int, str | None]:
     ids = list(pks)
-    return {pk: name for pk, name in session.execute(_SPOOL_NAMES, {"ids": ids})} if ids else {}
+    return {pk: name for pk, name in _SPOOL_NAMES.all(session, {"ids": ids})} if ids else {}
 
 
 @dataclass(frozen=True)
@@ -291,11 +310,11 @@ def mark_processed(session: Session, processed: Mapping[int, bytes | SpoolFile |
     rest = [{"pk": pk, "at": at} for pk, content in processed.items()
             if content is None or pk in done]
     if keep:
-        session.execute(_PROCESSED_WITH_CONTENT, keep)
+        _PROCESSED_WITH_CONTENT.many(session, keep)
     if spooled:
-        session.execute(_PROCESSED_IN_SPOOL, spooled)
+        _PROCESSED_IN_SPOOL.many(session, spooled)
     if rest:
-        session.execute(_PROCESSED, rest)
+        _PROCESSED.many(session, rest)
     if not files:
         return []
     after = _spool_names(session, files)
