@@ -331,8 +331,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_age": Key(5 * 86400.0, "Seconds after which an undelivered message is bounced "
                        "(default 5 days).", _float(0)),
         "connect_timeout": Key(30.0, "Seconds to wait for a next hop to answer.", _float(0.1)),
-        "command_timeout": Key(300.0, "Seconds to wait for one SMTP reply from a next hop.",
-                               _float(0.1)),
+        "command_timeout": Key(300.0, "Seconds per SMTP reply awaited from a next hop; a whole "
+                               "transaction gets their sum.", _float(0.1)),
         "dns_timeout": Key(10.0, "Seconds for one DNS lookup (mx routing).", _float(0.1)),
         "bounce_from": Key("", "Sender of delivery reports; empty: MAILER-DAEMON@<first domain>.",
                            _str),

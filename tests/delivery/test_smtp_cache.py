@@ -4,6 +4,9 @@ same message, and a half-finished transaction is reset before reuse."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from mailgw.delivery import smtp
 from tests.delivery.conftest import SENDER, message_bytes
 
@@ -41,3 +44,31 @@ async def test_transaction_without_data_is_reset_before_reuse(sink):
     assert (await _send(sink, cache, "ok@example.org"))["ok@example.org"].kind == "delivered"
     assert len(sink.connections) == 1
     assert sink.handler.rsets == 1
+
+
+async def test_a_next_hop_that_stops_answering_is_a_temporary_failure_in_bounded_time():
+    # Greets and answers EHLO, then never answers MAIL: the transaction's deadline (a
+    # command_timeout per reply it waits for) ends it, the session is not kept.
+    async def mute_after_ehlo(reader, writer):
+        writer.write(b"220 mute.test ESMTP\r\n")
+        while line := await reader.readline():
+            if line.upper().startswith((b"EHLO", b"HELO")):
+                writer.write(b"250 mute.test\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(mute_after_ehlo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cache = smtp.ConnectionCache()
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(20):
+            results = await smtp.send("127.0.0.1", port, SENDER, ["a@example.org"],
+                                      message_bytes(), helo="gw.test", cache=cache,
+                                      connect_timeout=5, command_timeout=0.25)
+    finally:
+        server.close()
+    took = time.monotonic() - started
+    assert results["a@example.org"].kind == "temporary"
+    assert "timed out" in results["a@example.org"].reply
+    assert 0.9 <= took < 10  # 4 replies x 0.25 s, not the 20 s guard
+    assert await cache.take("127.0.0.1", port) is None
