@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session, _AuthMechAttr
+from aiosmtpd.smtp import SMTP, Envelope, Session, _AuthMechAttr, syntax
 
 from mailgw.config import Config
 from mailgw.pipeline.mail import Mail, SessionInfo
@@ -101,12 +101,9 @@ class GatewaySMTP(SMTP):
             auth_exclude_mechanism=["CRAM-MD5"],
         )
         if tables is None:
-            _TABLES[type(self)] = _CommandTables.capture(self)
+            tables = _TABLES[type(self)] = _CommandTables.capture(self)
             self._discovering = False
-        else:
-            tables.install(self)
-        # Every command goes through one gate: control characters and the command budget.
-        self._smtp_methods = _GatedCommands(self, self._smtp_methods)
+        tables.install(self)
 
     def __dir__(self) -> list[str]:
         # aiosmtpd's __init__ finds the auth_*, smtp_* and handle_* methods with dir(),
@@ -177,6 +174,9 @@ class GatewaySMTP(SMTP):
                 self.raw_path = _raw_path(arg or "")
             await method(arg)
 
+        # HELP reads the command's syntax attributes from what the table gives it.
+        gated.__dict__.update(method.__dict__)
+        gated.__wrapped__ = method  # type: ignore[attr-defined]
         return gated
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
@@ -275,6 +275,7 @@ class GatewaySMTP(SMTP):
             reworded = replies.COMMAND_UNKNOWN  # '500 Error: command "X" not recognized'
         await super().push(reworded or status)
 
+    @syntax("DATA")  # as aiosmtpd's own: HELP lists it
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd's DATA, with the data read in blocks (mailgw.smtp.data) instead of one
         # event-loop round per line; the checks before and the replies after are aiosmtpd's.
@@ -402,10 +403,10 @@ class _CommandTables:
         )
 
     def install(self, smtp: GatewaySMTP) -> None:
-        smtp._auth_methods = {name: _AuthMechAttr(func.__get__(smtp), builtin)
-                              for name, (func, builtin) in self.auth.items()}
-        smtp._handle_hooks = {name: func.__get__(smtp) for name, func in self.hooks.items()}
-        smtp._smtp_methods = {name: func.__get__(smtp) for name, func in self.commands.items()}
+        smtp._auth_methods = _BoundAuth(smtp, self.auth)
+        smtp._handle_hooks = _Bound(smtp, self.hooks)
+        # Every command goes through one gate: control characters and the command budget.
+        smtp._smtp_methods = _GatedCommands(smtp, self.commands)
         smtp._ehlo_hook_ver = self.ehlo_hook_ver
 
 
@@ -417,17 +418,40 @@ def _function(method: Any) -> Callable[..., Any]:
     return func
 
 
-class _GatedCommands(dict[str, Any]):
-    """aiosmtpd's command table, each command wrapped in the edge's gate when it is looked up
-    (a session uses a handful of some thirty commands: wrapping all at connect cost more)."""
+class _Bound(dict[str, Any]):
+    """One of aiosmtpd's tables for one connection: the class's functions, each bound to the
+    connection when aiosmtpd looks it up (get or []). A session uses a handful of some thirty
+    entries, and binding them all at every connect was 1 % of a message's CPU. Iterating gives
+    the plain functions (aiosmtpd only lists names, or reads HELP's syntax attributes)."""
 
-    def __init__(self, edge: GatewaySMTP, methods: dict[str, Any]) -> None:
-        super().__init__(methods)
-        self._edge = edge
+    def __init__(self, owner: GatewaySMTP, functions: dict[str, Any]) -> None:
+        super().__init__(functions)
+        self._owner = owner
+
+    def bind(self, name: str, entry: Any) -> Any:
+        return entry.__get__(self._owner)
 
     def get(self, name: str, default: Any = None) -> Any:
-        method = super().get(name)
-        return default if method is None else self._edge._gate(name, method)
+        entry = super().get(name)
+        return default if entry is None else self.bind(name, entry)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.bind(name, super().__getitem__(name))
+
+
+class _BoundAuth(_Bound):
+    """The AUTH mechanisms: entries are (function, is_builtin), as aiosmtpd's _AuthMechAttr."""
+
+    def bind(self, name: str, entry: Any) -> Any:
+        func, builtin = entry
+        return _AuthMechAttr(func.__get__(self._owner), builtin)
+
+
+class _GatedCommands(_Bound):
+    """The commands, each wrapped in the edge's gate when it is looked up."""
+
+    def bind(self, name: str, entry: Any) -> Any:
+        return self._owner._gate(name, entry.__get__(self._owner))
 
 
 def _command_names(cls: type) -> list[str]:

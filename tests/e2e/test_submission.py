@@ -158,6 +158,10 @@ def test_protocol_errors_get_the_gateways_wording(gateway) -> None:
         replies.RCPT_PARAMS_UNKNOWN)
     assert client.docmd("AUTH", "PLAIN") == _reply(replies.ALREADY_AUTHENTICATED)
     assert client.docmd("XCLIENT", "ADDR=203.0.113.5") == _reply(replies.COMMAND_UNKNOWN)
+    # HELP lists and describes the commands from the connection's own command table.
+    code, listing = client.docmd("HELP")
+    assert code == 250 and {b"MAIL", b"RCPT", b"DATA", b"STARTTLS"} <= set(listing.split())
+    assert client.docmd("HELP", "MAIL")[0] == 250
     client.quit()
 
 

@@ -20,15 +20,21 @@ def _connections(cls: type) -> tuple[edge.GatewaySMTP, edge.GatewaySMTP]:
 
 
 def _unbound(smtp: edge.GatewaySMTP) -> dict[str, object]:
-    """The tables with each bound method checked to be bound to `smtp` and then unbound."""
+    """The tables as aiosmtpd looks entries up, each checked to be bound to `smtp` and then
+    unbound."""
     def unbind(method):  # type: ignore[no-untyped-def]
         assert method.__self__ is smtp
         return method.__func__
 
+    def gated(command):  # type: ignore[no-untyped-def]
+        assert command.__qualname__.endswith("gated")
+        return unbind(command.__wrapped__)
+
+    auth, hooks, commands = smtp._auth_methods, smtp._handle_hooks, smtp._smtp_methods
     return {
-        "auth": {k: (unbind(v.method), v.is_builtin) for k, v in smtp._auth_methods.items()},
-        "hooks": {k: unbind(v) for k, v in smtp._handle_hooks.items()},
-        "commands": {k: unbind(v) for k, v in dict.items(smtp._smtp_methods)},
+        "auth": {k: (unbind(auth[k].method), auth[k].is_builtin) for k in auth},
+        "hooks": {k: unbind(hooks.get(k)) for k in hooks},
+        "commands": {k: gated(commands.get(k)) for k in commands},
         "ehlo": smtp._ehlo_hook_ver,
     }
 
