@@ -8,18 +8,30 @@ gateway process has threads and must not be forked). The pipeline thread that as
 for the answer without holding the GIL. Smaller messages stay where they were: pickling and
 a process hop cost more than their classification.
 
+The bytes travel through a scratch file, not the pool's pipe: the pipe meant pickling 20 MB
+(copies into a growing buffer) and hundreds of pipe writes in the pool's feeder thread, with
+the GIL held for each copy and taken back after each write. The event loop waited behind them;
+that was most of what still stalled small messages beside big ones. Writing the file is one
+system call without the GIL; the worker reads it in its own process. The file goes as soon as
+the answer is back (files left by a killed process are removed when the next one starts); a
+full disk fails the message like any other store trouble (451).
+
 A worker that dies (a crash in a parser) fails that message with an exception (the edge
 answers 451, the client retries) and the next big message gets a new worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from policies import Policy
 from policies.classifiers.addresses import AddressClassifier
@@ -38,9 +50,10 @@ def _start(policy: Policy, domains: tuple[str, ...]) -> None:
     _addresses = policy.address_classifier(domains)
 
 
-def _classify(raw: bytes, mail_from: str, rcpt_tos: list[str], direction: str,
+def _classify(path: str, mail_from: str, rcpt_tos: list[str], direction: str,
               sender_unit: str) -> Facts:
     assert _policy is not None and _addresses is not None, "worker not started"
+    raw = Path(path).read_bytes()
     return _policy.classify(raw, mail_from, rcpt_tos, addresses=_addresses,
                             direction=direction, sender_unit=sender_unit, only_needed=True)
 
@@ -48,8 +61,12 @@ def _classify(raw: bytes, mail_from: str, rcpt_tos: list[str], direction: str,
 class ClassifierProcesses:
     """A small pool of classification worker processes, started on first use."""
 
-    def __init__(self, policy: Policy, domains: Sequence[str], workers: int = 1) -> None:
+    def __init__(self, policy: Policy, domains: Sequence[str], scratch: Path,
+                 workers: int = 1) -> None:
+        """`scratch`: a directory for the messages on their way to a worker."""
         self._args = (policy, tuple(domains))
+        self._scratch = scratch
+        _remove_orphans(scratch)
         self._workers = workers
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -58,8 +75,12 @@ class ClassifierProcesses:
                  sender_unit: str) -> Facts:
         """The facts, computed in a worker process (called from a pipeline thread)."""
         pool = self._get()
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=f"classify-{os.getpid()}-", dir=self._scratch)
         try:
-            return pool.submit(_classify, raw, mail_from, list(rcpt_tos), direction,
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+            return pool.submit(_classify, path, mail_from, list(rcpt_tos), direction,
                                sender_unit).result()
         except BrokenProcessPool:
             log.error("the classification worker process died; the next one starts anew")
@@ -68,6 +89,9 @@ class ClassifierProcesses:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def _get(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -82,3 +106,23 @@ class ClassifierProcesses:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _remove_orphans(scratch: Path) -> None:
+    """Remove the scratch files of gateway processes that no longer run (killed meanwhile);
+    the files of running ones (other gateway processes on this data_dir) stay."""
+    for path in scratch.glob("classify-*-*"):
+        pid = path.name.split("-")[1]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

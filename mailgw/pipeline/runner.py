@@ -94,7 +94,8 @@ class Pipeline:
         # The writer calls this inside the acceptance transaction of each message.
         writer.record = self.enforcement.record
         # Big messages are classified in a worker process (started when the first arrives).
-        self.offload = ClassifierProcesses(self.enforcement.policy, self.domains)
+        self.offload = ClassifierProcesses(self.enforcement.policy, self.domains,
+                                           config.data_dir / "tmp")
         # Our own pool: a classification that overruns its timeout keeps a thread busy until it
         # ends, and must not starve the store calls that use the default executor.
         self._executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
