@@ -25,7 +25,7 @@ from typing import Any
 
 import aiosmtplib.protocol as _protocol
 
-from mailgw.pipeline.mail import is_canonical_crlf
+from mailgw.pipeline.mail import crlf_counts, is_canonical_crlf
 
 log = logging.getLogger("mailgw.delivery")
 
@@ -67,11 +67,8 @@ async def _canonical_in_steps(message: bytes, step: int) -> bool:
     """`is_canonical_crlf(message)`, a step at a time."""
     cr = lf = pairs = 0
     for start in range(0, len(message), step):
-        end = start + step
-        cr += message.count(b"\r", start, end)
-        lf += message.count(b"\n", start, end)
-        pairs += message.count(b"\r\n", start, end)
-        pairs += message[end - 1:end + 1] == b"\r\n"  # a pair across the step's end
+        piece = crlf_counts(message, start, start + step)
+        cr, lf, pairs = cr + piece[0], lf + piece[1], pairs + piece[2]
         await asyncio.sleep(0)
     return cr == lf == pairs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import aiosmtplib.protocol
 import pytest
@@ -91,3 +92,17 @@ def test_quoting_alone_still_checks_a_message_it_was_not_given_normalised() -> N
     odd = b"a\n.b\r\n"
     assert aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", odd) == \
         fastdata._original_period.sub(b"..", odd) == b"a\n..b\r\n"
+
+
+def test_canonical_check_in_pieces_agrees_with_the_definition() -> None:
+    # A large message is counted a piece at a time; small pieces put piece ends everywhere,
+    # between the CR and LF of a pair included.
+    rng = random.Random(4279)
+    bare = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+    for _ in range(3000):
+        message = b"".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 30)))
+        if rng.random() < 0.5:
+            message = message.replace(b"\r", b"").replace(b"\n", b"\r\n")
+        expected = bare.search(message) is None
+        for step in (1, 2, 3, 7, 1 << 20):
+            assert is_canonical_crlf(message, step) == expected, (step, message)
