@@ -25,7 +25,7 @@ from typing import Any
 
 import aiosmtplib.protocol as _protocol
 
-from mailgw.pipeline.mail import crlf_counts, is_canonical_crlf
+from mailgw.pipeline.mail import contains_in_steps, crlf_counts, is_canonical_crlf
 
 log = logging.getLogger("mailgw.delivery")
 
@@ -54,7 +54,7 @@ async def prepared(message: bytes, step: int = STEP) -> AsyncIterator[None]:
         yield
         return
     quoted = message
-    if message.startswith(b".") or await _has_dot_line_in_steps(message, step):
+    if message.startswith(b".") or await contains_in_steps(message, b"\r\n.", step):
         quoted = (b"\r\n" + message).replace(b"\r\n.", b"\r\n..")[2:]
     _READY[id(message)] = (message, quoted)
     try:
@@ -71,16 +71,6 @@ async def _canonical_in_steps(message: bytes, step: int) -> bool:
         cr, lf, pairs = cr + piece[0], lf + piece[1], pairs + piece[2]
         await asyncio.sleep(0)
     return cr == lf == pairs
-
-
-async def _has_dot_line_in_steps(message: bytes, step: int) -> bool:
-    """`b"\\r\\n." in message`, a step at a time (each search reaches 2 bytes into the next
-    step, so no occurrence across a step's end is missed)."""
-    for start in range(0, len(message), step):
-        if message.find(b"\r\n.", start, start + step + 2) >= 0:
-            return True
-        await asyncio.sleep(0)
-    return False
 
 
 # The last message normalize_message_line_endings returned: canonical CRLF (aiosmtplib calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,19 @@ def is_canonical_crlf(data: bytes, step: int = GIL_STEP) -> bool:
         piece = crlf_counts(data, start, start + step)
         cr, lf, pairs = cr + piece[0], lf + piece[1], pairs + piece[2]
     return cr == lf == pairs
+
+
+async def contains_in_steps(data: bytes | bytearray, needle: bytes,
+                            step: int = GIL_STEP) -> bool:
+    """`needle in data`, `step` bytes at a time with the event loop running in between (each
+    search reaches into the next step far enough that no occurrence across a step is missed;
+    data of one step is searched without giving the loop a turn)."""
+    for start in range(0, len(data), step):
+        if start:
+            await asyncio.sleep(0)
+        if data.find(needle, start, start + step + len(needle) - 1) >= 0:
+            return True
+    return False
 
 
 def crlf_counts(data: bytes, start: int, end: int) -> tuple[int, int, int]:

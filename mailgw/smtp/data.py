@@ -20,6 +20,8 @@ import asyncio
 import enum
 from dataclasses import dataclass
 
+from mailgw.pipeline.mail import contains_in_steps
+
 END = b"\r\n.\r\n"
 # The partial ends of END that a block may stop on, longest first.
 _PARTIAL_ENDS = (END[:4], END[:3], END[:2], END[:1])
@@ -80,7 +82,8 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None,
     if too_long:
         return DataResult(DataState.TOO_LONG, b"")
     del buf[-3:]  # the final ".\r\n"; the CRLF before it ends the last line
-    if b"\r\n." in buf:
+    # Searched a piece at a time, other sessions going on in between (20 MB took ~10 ms).
+    if await contains_in_steps(buf, b"\r\n."):
         buf = buf.replace(b"\r\n.", b"\r\n")  # RFC 5321 4.5.2: drop one leading dot
     return DataResult(DataState.OK, bytes(memoryview(buf)[2:]))
 

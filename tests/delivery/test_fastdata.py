@@ -106,3 +106,14 @@ def test_canonical_check_in_pieces_agrees_with_the_definition() -> None:
         expected = bare.search(message) is None
         for step in (1, 2, 3, 7, 1 << 20):
             assert is_canonical_crlf(message, step) == expected, (step, message)
+
+
+async def test_search_in_steps_agrees_with_in() -> None:
+    from mailgw.pipeline.mail import contains_in_steps
+
+    rng = random.Random(5321)
+    for _ in range(2000):
+        data = b"".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 30)))
+        for step in (1, 2, 3, 7, 1 << 20):
+            assert await contains_in_steps(data, b"\r\n.", step) == (b"\r\n." in data)
+            assert await contains_in_steps(bytearray(data), b"\r\n.", step) == (b"\r\n." in data)
