@@ -18,13 +18,16 @@ PIECES = [b"a", b"text ", b".", b"..", b"\r\n", b"\r", b"\n", b"\r\n.", b".\r\n"
 
 def _aiosmtplib_own(message: bytes) -> bytes:
     out = fastdata._original_normalize(message)
-    return fastdata._original_period.sub(b"..", out)
+    return fastdata._original_period.sub(b"..", out) + b".\r\n"
 
 
 def _installed(message: bytes) -> bytes:
-    # What execute_data_command does with the names it finds in aiosmtplib.protocol.
+    # What execute_data_command does with the names it finds in aiosmtplib.protocol, and
+    # what it then writes.
     out = aiosmtplib.protocol.normalize_message_line_endings(message)
-    return aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", out)
+    out = aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", out)
+    out += b".\r\n"
+    return bytes(out)
 
 
 def test_installed_in_aiosmtplib() -> None:
@@ -59,6 +62,10 @@ async def test_prepared_in_steps_gives_the_same_bytes(seed: int) -> None:
         async with fastdata.prepared(message, step=rng.randrange(1, 9)):
             ready += fastdata._ready(message) is not None
             assert _installed(message) == _aiosmtplib_own(message), message
+            if fastdata._ready(message) is not None:
+                # The transport gets a view of bytes made beforehand, not a new copy.
+                sent = aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", message) + b".\r\n"
+                assert isinstance(sent, memoryview)
         assert fastdata._ready(message) is None  # nothing kept after the block
     assert ready > 300  # the prepared path was exercised
 
@@ -89,7 +96,7 @@ def test_quoting_alone_still_checks_a_message_it_was_not_given_normalised() -> N
     # PERIOD_REGEX.sub skips the line-break count only for the very message the normaliser
     # just returned; any other message (bare LF before a dot here) gets aiosmtplib's regex.
     aiosmtplib.protocol.normalize_message_line_endings(b"first\r\n")
-    odd = b"a\n.b\r\n"
+    odd = b"a\n.b\r\n"  # PERIOD_REGEX.sub alone, as a caller other than DATA would use it
     assert aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", odd) == \
         fastdata._original_period.sub(b"..", odd) == b"a\n..b\r\n"
 

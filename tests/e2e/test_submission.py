@@ -518,7 +518,9 @@ def test_big_messages_are_classified_in_a_worker_process(gateway, sink) -> None:
     # the verdicts are the gateway's as ever, a secret marking is refused, the rest delivered.
     from mailgw.pipeline.mail import LARGE_MESSAGE_BYTES
 
-    padding = "Nội dung báo cáo chi tiết của đơn vị.\n" * (LARGE_MESSAGE_BYTES // 30)
+    # Lines that start with a dot too: dot-stuffed on the way in and on the way out.
+    padding = "Nội dung báo cáo chi tiết của đơn vị.\n.dòng bắt đầu bằng dấu chấm\n" * (
+        LARGE_MESSAGE_BYTES // 60)
     client = login(gateway)
     ok = message(body=padding).as_bytes(policy=SMTP)
     assert len(ok) > LARGE_MESSAGE_BYTES
@@ -538,3 +540,5 @@ def test_big_messages_are_classified_in_a_worker_process(gateway, sink) -> None:
             break
         time.sleep(0.05)
     assert len(to_partner) == 1 and len(to_partner[0]) > LARGE_MESSAGE_BYTES
+    # Byte for byte what was sent, after the header fields the gateway adds on top.
+    assert to_partner[0].endswith(ok)
