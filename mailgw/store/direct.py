@@ -58,18 +58,20 @@ class _Rendered:
             proc: _Processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             return proc
 
-        self.processors = [processor(name) for name in self.names]
+        self.pairs = [(name, processor(name)) for name in self.names]
         self.results: list[_Processor] = []
         if isinstance(stmt, Select):
             self.results = [col.type.dialect_impl(dialect).result_processor(dialect, None)
                             for col in stmt.selected_columns]
 
     def row(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        # A list comprehension, not a generator: this runs for every row of the hot path.
         fill = self.fill
-        return tuple(
-            (params[name] if name not in fill else fill[name]()) if proc is None
-            else proc(params[name] if name not in fill else fill[name]())
-            for name, proc in zip(self.names, self.processors, strict=True))
+        if fill:
+            params = {**params, **{name: make() for name, make in fill.items()
+                                   if name not in params}}
+        return tuple([params[name] if proc is None else proc(params[name])
+                      for name, proc in self.pairs])
 
     def convert(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(value if proc is None else proc(value)
