@@ -33,6 +33,7 @@ from mailgw.pipeline.runner import Pipeline, load_configured_policy
 from mailgw.queue.recovery import local_node_id, release_dead_local_leases
 from mailgw.smtp.mx import MXSMTP
 from mailgw.smtp.submission import SubmissionContext, SubmissionSMTP
+from mailgw.store import spool
 from mailgw.store.db import StoreError, is_sqlite, make_engine, session_factory, upgrade
 from mailgw.store.writer import StoreWriter
 from mailgw.tls import server_ssl_context
@@ -185,6 +186,7 @@ def serve(config: Config, processes: int | None = None) -> None:
     # inherited, not again by each gateway process as it starts (Enforcement.build).
     policy.address_classifier(config.gateway.domains)
     engine = prepare_store(config)
+    spool.sweep(engine)  # files a crash left behind (no process is running yet)
     engine.dispose()
     server_ssl_context(config)  # make the self-signed certificate once, before forking
     dkim.prepare(config)  # first keys, then a clear error for a missing one, before forking

@@ -6,7 +6,7 @@ it: the 250 of a 10 KB message took as long as the big one's write. Like Postfix
 a large body is now written to its own file first, fsynced with its directory, and only then is
 the row that names it committed: a committed row never names a missing file, and the database
 lock is held for a short insert. A crash between the two leaves a file no row names (harmless
-disk, never a lost message).
+disk, never a lost message); `sweep()` removes such files when `serve` starts.
 
 The spool directory is `<database file>.spool/` beside the SQLite file, so every command that
 opens the store finds it without another setting. PostgreSQL keeps message bodies in the
@@ -18,14 +18,16 @@ how readers get the bytes either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 from mailgw.durable import write_new
@@ -85,6 +87,21 @@ class Spool:
             except (OSError, SpoolError) as exc:
                 log.warning("cannot remove spool file %s: %s", name, exc)
 
+    def files(self) -> list[tuple[str, float]]:
+        """(name, modification time) of every file in the spool directory, half-written
+        `.tmp` ones included."""
+        try:
+            entries = list(self.directory.iterdir())
+        except FileNotFoundError:
+            return []
+        found = []
+        for path in entries:
+            name = path.name.removesuffix(".tmp")
+            if _NAME.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((path.name, path.stat().st_mtime))
+        return found
+
     def _path(self, name: str) -> Path:
         if not _NAME.fullmatch(name):
             raise SpoolError(f"invalid spool file name {name!r} in the store")
@@ -135,3 +152,37 @@ def _spooled(message: Any, spool: Spool | None) -> tuple[Spool, str] | None:
         raise SpoolError(f"message {message.queue_id} is spooled ({name}) but this store has "
                          "no spool directory")
     return spool, name
+
+
+# A file this old whose row is not committed never will be: a commit follows its file within
+# seconds, or the file is removed when the commit fails.
+ORPHAN_AGE = 3600.0
+
+
+def sweep(engine: Engine, min_age: float = ORPHAN_AGE, now: float | None = None) -> list[str]:
+    """Remove the spool files no message row names that are older than `min_age` seconds:
+    left by a crash between writing a file and committing its row, or between a commit and
+    the removal of the file it replaced. Younger ones may belong to a commit under way in
+    another process. Returns the names removed."""
+    from mailgw.store.models import MESSAGES
+
+    spool = for_engine(engine)
+    if spool is None:
+        return []
+    with engine.connect() as conn:
+        named = set(conn.scalars(select(MESSAGES.c.spool).where(MESSAGES.c.spool.is_not(None))))
+    limit = (time.time() if now is None else now) - min_age
+    removed = []
+    for name, mtime in spool.files():
+        if name not in named and mtime < limit:
+            try:
+                (spool.directory / name).unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("cannot remove orphaned spool file %s: %s", name, exc.strerror)
+                continue
+            removed.append(name)
+    if removed:
+        log.info("removed %d spool file(s) no message names (left by a crash)", len(removed))
+    return removed

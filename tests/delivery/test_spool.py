@@ -5,6 +5,7 @@ spool file exists exactly while a committed row names it."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -91,6 +92,28 @@ async def test_a_large_message_is_spooled_on_sqlite_and_kept_in_postgresql(engin
     else:
         assert row.spool is None and row.content == mail.stored_bytes()
         assert spool.for_engine(engine) is None
+
+
+async def test_sweep_removes_old_files_no_row_names(engine, db_url):
+    mail = _big_mail()
+    await _commit(engine, mail)
+    sp = spool.for_engine(engine)
+    if sp is None:  # PostgreSQL: no spool, nothing to sweep
+        assert db_url.startswith("postgresql") and spool.sweep(engine) == []
+        return
+    named = message(engine, mail.queue_id).spool
+    old_orphan = sp.put("Q1", b"left by a crash before the commit")
+    young_orphan = sp.put("Q2", b"its commit is under way in another process")
+    half_written = "Q3.0badc0de.tmp"
+    (sp.directory / half_written).write_bytes(b"half")
+    (sp.directory / "not-ours.txt").write_bytes(b"someone else's file")
+    day_ago = time.time() - 86400
+    for name in (named, old_orphan, half_written, "not-ours.txt"):
+        os.utime(sp.directory / name, (day_ago, day_ago))
+    assert sorted(spool.sweep(engine)) == sorted([old_orphan, half_written])
+    assert sorted(os.listdir(sp.directory)) == sorted([named, young_orphan, "not-ours.txt"])
+    # The named one is still the message's bytes.
+    assert spool.content_of(message(engine, mail.queue_id), sp) == mail.stored_bytes()
 
 
 async def test_small_messages_stay_in_the_database(engine):
