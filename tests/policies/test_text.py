@@ -94,3 +94,16 @@ def _reference(text: str) -> str:
 )
 def test_normalize_shortcuts_give_the_full_result(line: str) -> None:
     assert normalize(line) == _reference(line)
+
+
+def test_normalize_of_ascii_lines_gives_the_full_result() -> None:
+    # ASCII lines take the shortest way (a printable line with single inner spaces is
+    # returned as it is); any white space or control character must still come out right.
+    import random
+
+    rng = random.Random(30)
+    pieces = ["a", "Ban", "12.500", " ", "  ", "\t", "\x0b", "\x0c", "\x1c", "\x1f", "\x00",
+              "\n", "\r", "-", "x y"]
+    for _ in range(3000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8)))
+        assert normalize(line) == _reference(line), repr(line)
