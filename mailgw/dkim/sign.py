@@ -34,7 +34,7 @@ from dkim.canonicalization import (
 
 from mailgw.dkim.errors import DkimRefused
 from mailgw.dkim.keys import PrivateKey
-from mailgw.pipeline.mail import is_canonical_crlf
+from mailgw.pipeline.mail import CRLFBytes, is_canonical_crlf
 
 HEADER_NAME = b"DKIM-Signature"
 RECOMMENDED: tuple[bytes, ...] = tuple(dkim.DKIM.SHOULD)
@@ -200,4 +200,7 @@ def sign_parsed(message: bytes, headers: Headers, body: bytes, include: Sequence
     eol = line_ending(message)
     sigs = [signature_header(headers, bh, include, domain, sel, key, now=now, linesep=eol)
             for sel, key in keys]
-    return b"".join(sigs) + message
+    signed = b"".join(sigs) + message
+    if type(message) is CRLFBytes and all(map(is_canonical_crlf, sigs)):
+        return CRLFBytes(signed)  # no need to count its line ends again before sending
+    return signed

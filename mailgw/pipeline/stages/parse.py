@@ -14,7 +14,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from mailgw.inbound.headers import field_name, split_header
-from mailgw.pipeline.mail import Mail, is_canonical_crlf
+from mailgw.pipeline.mail import CRLFBytes, Mail, is_canonical_crlf, is_large
 from mailgw.pipeline.outcome import StageReject
 from mailgw.smtp import replies
 
@@ -51,6 +51,8 @@ def run(mail: Mail) -> None:
     if stripped is not mail.raw:
         mail.raw = stripped
         mail.note("parse", "removed X-Mailgw-* fields sent by the client")
+    if not is_large(len(mail.raw)):
+        mail.raw = CRLFBytes(mail.raw)  # canonical from here on (mailgw.pipeline.mail)
     headers = _HEADER_PARSER.parsebytes(header_block(mail.raw))
     from_fields = headers.get_all("From") or []
     if len(from_fields) > 1:
