@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from mailgw.processes import is_running
 from policies import Policy
 from policies.classifiers.addresses import AddressClassifier
 from policies.facts import Facts
@@ -113,16 +114,7 @@ def _remove_orphans(scratch: Path) -> None:
     the files of running ones (other gateway processes on this data_dir) stay."""
     for path in scratch.glob("classify-*-*"):
         pid = path.name.split("-")[1]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not is_running(int(pid)):
             with contextlib.suppress(OSError):
                 path.unlink()
 
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True

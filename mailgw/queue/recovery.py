@@ -15,6 +15,7 @@ import socket
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailgw.processes import is_running
 from mailgw.store.models import QueueEntry
 
 log = logging.getLogger("mailgw.queue")
@@ -22,16 +23,6 @@ log = logging.getLogger("mailgw.queue")
 
 def local_node_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def release_dead_local_leases(sessions: sessionmaker[Session]) -> int:
@@ -45,7 +36,7 @@ def release_dead_local_leases(sessions: sessionmaker[Session]) -> int:
             .distinct()).all()
         for holder in holders:
             pid_text = (holder or "").rpartition(":")[2]
-            if not pid_text.isdigit() or _alive(int(pid_text)):
+            if not pid_text.isdigit() or is_running(int(pid_text)):
                 continue
             result = session.execute(
                 update(QueueEntry).where(QueueEntry.locked_by == holder)
