@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from mailgw.dkim import keys, sign
 from mailgw.dkim.errors import DkimError, DkimRefused
+from policies.classifiers.addresses import is_under
 
 if TYPE_CHECKING:
     from mailgw.config import Config
@@ -39,7 +40,7 @@ def covering_domain(domain: str, signing: list[str]) -> str | None:
     domain = _ascii_domain(domain)
     best: str | None = None
     for d in signing:
-        if (domain == d or domain.endswith("." + d)) and (best is None or len(d) > len(best)):
+        if is_under(domain, d) and (best is None or len(d) > len(best)):
             best = d
     return best
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import idna
 
+from policies.classifiers.addresses import is_under
+
 MAX_PATH = 254  # RFC 5321 path is 256 octets including the angle brackets
 MAX_LOCAL = 64
 MAX_DOMAIN = 253
@@ -132,11 +134,7 @@ def normalise_domain(domain: str) -> str:
 def is_internal(domain: str, domains: list[str] | tuple[str, ...] | set[str]) -> bool:
     """True if `domain` is one of `domains` or a subdomain of one (whole labels only)."""
     d = domain.lower()
-    for internal in domains:
-        i = internal.lower()
-        if d == i or d.endswith("." + i):
-            return True
-    return False
+    return any(is_under(d, internal.lower()) for internal in domains)
 
 
 def _is_control(c: str) -> bool:
