@@ -18,6 +18,7 @@ import dns.exception
 import dns.rdatatype
 import dns.resolver
 
+from mailgw import resolvers
 from mailgw.delivery import smtp
 from mailgw.delivery.result import Result, permanent, temporary
 
@@ -36,12 +37,8 @@ class MxResolver:
 
     def __init__(self, timeout: float = 10.0, nameservers: Sequence[str] | None = None,
                  port: int = 53) -> None:
-        self.resolver = dns.asyncresolver.Resolver(configure=not nameservers)
-        if nameservers:
-            self.resolver.nameservers = list(nameservers)
-            self.resolver.port = port
-        self.resolver.timeout = timeout
-        self.resolver.lifetime = timeout
+        self.resolver: dns.asyncresolver.Resolver = resolvers.make(
+            dns.asyncresolver.Resolver, timeout, nameservers, port)
 
     async def _query(self, name: str, rdtype: str) -> list[dns.rdata.Rdata] | None:
         """Answers, or None when the name exists without records of that type."""

@@ -37,6 +37,7 @@ from mailgw.delivery.routes import NextHop, route_for
 from mailgw.pipeline import post
 from mailgw.pipeline.mail import LARGE_MESSAGE_BYTES, is_large
 from mailgw.queue import store
+from mailgw.resolvers import configured_servers
 from mailgw.store import spool
 from mailgw.store.db import session_factory
 from mailgw.store.models import Message
@@ -101,7 +102,9 @@ class DeliveryService:
         # process's (the gateway passes it), else one of our own.
         self._own_writer = writer is None
         self.writer = writer if writer is not None else StoreWriter(session_factory(engine))
-        self.resolver = resolver or mx.MxResolver(timeout=config.delivery.dns_timeout)
+        # gateway.nameservers, as for every other lookup (resolv.conf when empty).
+        self.resolver = resolver or mx.MxResolver(config.delivery.dns_timeout,
+                                                  *configured_servers(config))
         self.hostname = config.hostname
         self._sessions = session_factory(engine)
         self._spool = spool.for_engine(engine)

@@ -15,6 +15,7 @@ from pathlib import Path
 import dns.exception
 import dns.resolver
 
+from mailgw import resolvers
 from mailgw.config import ConfigError, parse_hostport, split_nameservers
 from mailgw.dkim import keys
 from mailgw.dkim.errors import DkimError
@@ -37,15 +38,7 @@ def make_resolver(nameserver: str | None = None, timeout: float = 5.0,
                   default: list[str] | None = None) -> dns.resolver.Resolver:
     """A resolver: `nameserver` (`IP`, `IP:port` or `[IPv6]:port`), else the `default` list
     (`gateway.nameservers`), else the system's."""
-    if not nameserver and default:
-        hosts, port = split_nameservers(default)
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = hosts
-        resolver.port = port
-    elif not nameserver:
-        resolver = dns.resolver.Resolver()
-    else:
-        resolver = dns.resolver.Resolver(configure=False)
+    if nameserver:
         if nameserver.count(":") == 1 or nameserver.startswith("["):
             try:
                 host, port = parse_hostport(nameserver, "--nameserver")
@@ -53,10 +46,11 @@ def make_resolver(nameserver: str | None = None, timeout: float = 5.0,
                 raise DkimError(str(exc)) from None
         else:
             host, port = nameserver, 53
-        resolver.nameservers = [host]
-        resolver.port = port
-    resolver.lifetime = timeout
-    resolver.timeout = timeout
+        servers = [host]
+    else:
+        servers, port = split_nameservers(default or [])
+    resolver: dns.resolver.Resolver = resolvers.make(dns.resolver.Resolver, timeout,
+                                                     servers or None, port)
     return resolver
 
 

@@ -18,6 +18,7 @@ from mailgw.inbound.dnslookup import make_resolver
 from mailgw.inbound.headers import remove_ours
 from mailgw.inbound.lookalike import imitated_internal
 from mailgw.inbound.verdict import InboundVerdict, check_message
+from mailgw.resolvers import configured_servers
 
 
 @dataclass
@@ -38,7 +39,7 @@ class InboundChecker:
         checker = cls(authserv_id=config.mx.authserv_id or config.hostname,
                       internal_domains=list(config.gateway.domains),
                       resolver=resolver or make_resolver(config.mx.dns_timeout,
-                                                         *_servers(config)),
+                                                         *configured_servers(config)),
                       budget=config.mx.auth_timeout)
         # Build the look-alike tables now (most of a second) rather than on the first message.
         imitated_internal("warm-up@example.invalid", checker.internal_domains)
@@ -54,11 +55,3 @@ class InboundChecker:
     def remove_ours(self, raw: bytes) -> bytes:
         """`raw` without forged Authentication-Results that claim our authserv-id."""
         return remove_ours(raw, self.authserv_id)
-
-
-def _servers(config: Any) -> tuple[list[str] | None, int]:
-    """gateway.nameservers as make_resolver's (nameservers, port); none: resolv.conf."""
-    from mailgw.config import split_nameservers
-
-    hosts, port = split_nameservers(list(config.gateway.nameservers))
-    return (hosts or None), port

@@ -17,6 +17,8 @@ import dns.name
 import dns.rdata
 import dns.resolver
 
+from mailgw import resolvers
+
 
 class DnsTempError(Exception):
     """A lookup could not be answered now (timeout, server failure, time budget spent)."""
@@ -26,12 +28,8 @@ def make_resolver(timeout: float = 5.0, nameservers: Sequence[str] | None = None
                   port: int = 53) -> dns.resolver.Resolver:
     """A resolver whose every query ends within `timeout` seconds; `nameservers` overrides
     the system's resolv.conf (tests: ["127.0.0.1"] and the test server's port)."""
-    resolver = dns.resolver.Resolver(configure=not nameservers)
-    if nameservers:
-        resolver.nameservers = list(nameservers)
-        resolver.port = port
-    resolver.timeout = timeout
-    resolver.lifetime = timeout
+    resolver: dns.resolver.Resolver = resolvers.make(dns.resolver.Resolver, timeout,
+                                                     nameservers, port)
     return resolver
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailgw.config import load
 from mailgw.delivery import mx
 from mailgw.delivery.worker import DeliveryService
 from tests.delivery.conftest import enqueue, entries, message, plain_config, wait_for
@@ -85,3 +86,23 @@ async def test_worker_routes_by_mx(engine, dns_server, sink, tmp_path):
     # Different domains are different transactions (each has its own MX hosts).
     assert sorted(r.rcpt_tos[0] for r in sink.handler.received) == ["a@ok.test",
                                                                      "b@implicit.test"]
+
+
+async def test_worker_asks_the_configured_nameservers(engine, dns_server, sink, tmp_path):
+    # No resolver handed in: the worker builds its own from gateway.nameservers, which the
+    # config documents for MX delivery (it used to ask resolv.conf's servers instead).
+    plain_config(tmp_path, default="mx")
+    config = load(tmp_path / "mailgw.toml",
+                  environ={"MAILGW_GATEWAY__NAMESERVERS": f'["127.0.0.1:{dns_server.port}"]'})
+    svc = DeliveryService(config, engine, "n1", mx_port=sink.port)
+    await svc.start()
+    try:
+        qid = enqueue(engine, ["a@ok.test"])
+        svc.wake()
+        await wait_for(lambda: message(engine, qid).status == "done", timeout=30,
+                       what=lambda: {r: (e.status, e.last_reply)
+                                     for r, e in entries(engine, qid).items()})
+    finally:
+        await svc.stop()
+    assert entries(engine, qid)["a@ok.test"].status == "delivered"
+    assert sink.copies_for("a@ok.test") == 1
