@@ -10,8 +10,6 @@ belong to a user, and which sender addresses may that user use? Contract:
 - A backend that cannot answer (database down, upstream server unreachable) raises
   `AuthenticationUnavailable`; the listener answers `454 4.7.0` (temporary), never "wrong
   password" and never "welcome".
-- `await addresses_for(address)` returns the sender addresses of a known, enabled user (empty set
-  otherwise), for checks outside a login, e.g. a later header From check.
 
 How an `ImapAuthenticator` (`submission.auth = "imap"`, not built yet) fits this contract:
 it would open an aioimaplib `IMAP4_SSL` (or STARTTLS) connection to `imap_proxy.upstream`,
@@ -56,8 +54,6 @@ class Authenticator(Protocol):
     """What the submission listener needs from a password backend (see the module text)."""
 
     async def authenticate(self, login: str, password: str) -> AuthResult | None: ...
-
-    async def addresses_for(self, address: str) -> set[str]: ...
 
 
 def normalise_login(login: str, default_domain: str | None = None) -> str | None:

@@ -71,6 +71,3 @@ class CachingAuthenticator:
         self._checking.pop(digest, None)
         if not task.cancelled():
             task.exception()  # retrieved here if every caller went away meanwhile
-
-    async def addresses_for(self, address: str) -> set[str]:
-        return await self.inner.addresses_for(address)

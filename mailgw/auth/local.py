@@ -50,9 +50,6 @@ class LocalAuthenticator:
     async def authenticate(self, login: str, password: str) -> AuthResult | None:
         return await asyncio.to_thread(self.authenticate_sync, login, password)
 
-    async def addresses_for(self, address: str) -> set[str]:
-        return await asyncio.to_thread(self.addresses_for_sync, address)
-
     def authenticate_sync(self, login: str, password: str) -> AuthResult | None:
         """Blocking form of `authenticate` (for threads and the CLI)."""
         address = normalise_login(login, self._default_domain)
@@ -71,13 +68,6 @@ class LocalAuthenticator:
         return AuthResult(address=user.address,
                           senders=frozenset(sender_addresses(user, self._aliases)),
                           display_name=user.display_name)
-
-    def addresses_for_sync(self, address: str) -> set[str]:
-        key = normalise_login(address, self._default_domain)
-        user = self._load(key) if key else None
-        if user is None or user.disabled:
-            return set()
-        return sender_addresses(user, self._aliases)
 
     def _load(self, address: str) -> User | None:
         try:
