@@ -31,7 +31,6 @@ from mailgw.directory.cache import DirectoryCache
 from mailgw.notices import NoticeRenderer
 from mailgw.pipeline.mail import Mail
 from mailgw.queue.enqueue import enqueue_rows
-from mailgw.store import spool
 from mailgw.store.models import DirectoryUser, Message
 from mailgw.violations import register
 from policies import AddressClassifier, Policy, load_policy
@@ -146,17 +145,18 @@ class Enforcement:
         value = (f"{mail.verdict}; reason={','.join(d.get('reasons', [])) or '-'}; "
                  f"rule={(d.get('rules') or ['-'])[0]}; ref={ref}")
         header = f"{HEADER}: {value}\r\n".encode("ascii", "replace")
-        # A spooled body comes back into the database here (the copy for internal recipients
-        # needs the header in front of it, and its reference only exists in this transaction).
-        content = spool.content_of(row, spool.for_bind(session.get_bind()))
+        # The copy for internal recipients is the row's bytes (the mail's, even if they were
+        # spooled: taken from memory, not read back from the file inside this transaction)
+        # with the header in front; its reference only exists in this transaction.
+        content = b"".join([header, *mail.stored_parts()])
         if len(internal) == len(mail.rcpt_tos):
-            row.content, row.spool = header + content, None
+            row.content, row.spool = content, None
             row.size = len(row.content)
             return
         keep = set(internal)
         row.entries = [e for e in row.entries if e.recipient not in keep]
         row.recipients = [r for r in mail.rcpt_tos if r not in keep]
-        enqueue_rows(session, mail.mail_from, internal, header + content, mail.direction,
+        enqueue_rows(session, mail.mail_from, internal, content, mail.direction,
                      queue_id=f"{mail.queue_id}-int", message_id=row.message_id,
                      auth_user=row.auth_user, client_ip=row.client_ip,
                      client_helo=row.client_helo, received_at=row.received_at,
