@@ -109,7 +109,6 @@ def _hash_relaxed_in_pieces(hasher: hashlib._Hash, body: bytes, piece: int) -> N
     stays empty, as dkimpy's strip_trailing_lines and correct_empty_body do.
     """
     view = memoryview(body)
-    plain = not (b"\t" in body or b"  " in body or b" \r\n" in body)
     pending = 0  # CRLFs seen at the end of the text so far, not yet fed
     fed = False
     start = 0
@@ -117,7 +116,7 @@ def _hash_relaxed_in_pieces(hasher: hashlib._Hash, body: bytes, piece: int) -> N
         cut = body.find(b"\r\n", start + piece)
         end = len(body) if cut < 0 else cut + 2
         chunk: bytes | memoryview = view[start:end]
-        if not plain:
+        if _needs_relaxing(body, start, end):
             chunk = _relaxed_lines(bytes(chunk))
         core = len(chunk)
         while core >= 2 and chunk[core - 2:core] == b"\r\n":
@@ -132,6 +131,13 @@ def _hash_relaxed_in_pieces(hasher: hashlib._Hash, body: bytes, piece: int) -> N
         hasher.update(b"\r\n")
 
 
+def _needs_relaxing(body: bytes, start: int = 0, end: int | None = None) -> bool:
+    """A tab, a run of spaces or a space before a line end in body[start:end]: only then do
+    dkimpy's regex passes change anything. (A piece ends after a CRLF, so none of these spans
+    two pieces.)"""
+    return any(body.find(s, start, end) >= 0 for s in (b"\t", b"  ", b" \r\n"))
+
+
 def _relaxed_lines(chunk: bytes) -> bytes:
     """The per-line part of relaxed body canonicalisation (dkimpy's two regex passes)."""
     return compress_whitespace(strip_trailing_whitespace(chunk))
@@ -140,7 +146,7 @@ def _relaxed_lines(chunk: bytes) -> bytes:
 def relaxed_body(body: bytes) -> bytes:
     """dkimpy's relaxed body canonicalisation, without its two regex passes when they would
     change nothing: no tab, no run of spaces and no space before a line end (most mail)."""
-    if b"\t" in body or b"  " in body or b" \r\n" in body:
+    if _needs_relaxing(body):
         return bytes(POLICY.canonicalize_body(body))
     return bytes(correct_empty_body(strip_trailing_lines(body)))
 
