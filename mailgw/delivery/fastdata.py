@@ -51,9 +51,6 @@ class DataBytes:
             raise TypeError("DataBytes only takes the end of data")
         return memoryview(self.data)
 
-    def __bytes__(self) -> bytes:
-        return bytes(self.data[:-3])
-
 
 # Messages whose DATA bytes `prepared` worked out, by id, with the message itself (an id means
 # that object only while it lives): message id -> (message, what aiosmtplib will send).
@@ -87,16 +84,19 @@ async def _stuffed_in_steps(message: bytes, step: int) -> bytearray:
     aiosmtplib sends for a canonical message ending in CRLF. Made in pieces that end after a
     CRLF (so each starts a line), the loop running between them."""
     out = bytearray()
+    view = memoryview(message)
     start = 0
     while start < len(message):
         if start:
             await asyncio.sleep(0)
         cut = message.find(b"\r\n", start + step)
         end = len(message) if cut < 0 else cut + 2
-        piece = message[start:end]
-        if piece.startswith(b"."):
+        if message.startswith(b".", start):
             out += b"."
-        out += piece.replace(b"\r\n.", b"\r\n..") if b"\r\n." in piece else piece
+        if message.find(b"\r\n.", start, end) < 0:
+            out += view[start:end]  # most pieces: copied once, into `out`
+        else:
+            out += message[start:end].replace(b"\r\n.", b"\r\n..")
         start = end
     out += b".\r\n"
     return out
