@@ -49,7 +49,7 @@ def test_insert_writes_what_sqlalchemy_writes(engine) -> None:
     assert rows["D1"]["status"] == "accepted" and rows["D1"]["verdict"] == "allow"
 
 
-def test_a_callable_default_is_called_for_each_row(engine) -> None:
+def test_a_callable_default_is_called_at_insert(engine) -> None:
     Session = session_factory(engine)
     before = datetime.now(UTC)
     with Session.begin() as s:

@@ -134,15 +134,13 @@ class Direct:
         if cursor is None:
             result = session.execute(self.stmt, dict(params))
             return [tuple(r) for r in result] if isinstance(self.stmt, Select) else []
+        names = tuple(n for n in params if n != self.expanding)
         size = 0
         if self.expanding is not None:
+            # The list's items as SQLAlchemy names them when it expands the IN list.
             values = list(params[self.expanding])
             size = len(values)
             params = {**params, **{f"{self.expanding}_{i}": v for i, v in enumerate(values, 1)}}
-            names = tuple(n for n in params if n != self.expanding and
-                          not n.startswith(self.expanding + "_"))
-        else:
-            names = tuple(params)
         rendered = self._render(session.get_bind().dialect, names, size)
         cursor.execute(rendered.sql, rendered.row(params))
         return [rendered.convert(r) for r in cursor.fetchall()] if rendered.results else []
