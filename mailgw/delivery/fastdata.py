@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import re
@@ -69,7 +70,8 @@ async def prepared(message: bytes, step: int = STEP) -> AsyncIterator[None]:
     """Inside the block, aiosmtplib's DATA preparation of `message` is already done (for a
     canonical message ending in CRLF, which is what the store holds; others take the usual
     path)."""
-    if not message.endswith(b"\r\n") or not await _canonical_in_steps(message, step):
+    if (not message.endswith(b"\r\n") or not _appends_end_of_data()
+            or not await _canonical_in_steps(message, step)):
         yield
         return
     _READY[id(message)] = (message, DataBytes(await _stuffed_in_steps(message, step)))
@@ -149,15 +151,21 @@ class PeriodQuoting:
         return (b"\r\n" + message).replace(b"\r\n.", b"\r\n..")[2:]
 
 
+@functools.cache
 def _appends_end_of_data() -> bool:
-    """aiosmtplib's DATA quotes, appends the end of data and writes, as DataBytes expects."""
+    """aiosmtplib's DATA quotes, appends the end of data and writes, as DataBytes expects.
+    Asked at the first large delivery, not at import: reading aiosmtplib's source costs a few
+    milliseconds, which every command-line call would pay."""
     try:
         source = inspect.getsource(_protocol.SMTPProtocol.execute_data_command)
     except (OSError, TypeError):
-        return False
+        source = ""
     steps = ("PERIOD_REGEX.sub(", 'message += b".\\r\\n"', "self.write(message)")
     found = [source.find(step) for step in steps]
-    return -1 not in found and found == sorted(found)
+    if -1 not in found and found == sorted(found):
+        return True
+    log.warning("aiosmtplib's DATA changed: large messages go through its own preparation")
+    return False
 
 
 def install() -> bool:
@@ -166,8 +174,7 @@ def install() -> bool:
     if isinstance(current, PeriodQuoting):
         return True
     if not (callable(_protocol.normalize_message_line_endings)
-            and isinstance(current, re.Pattern) and current.pattern == rb"(?m)^\."
-            and _appends_end_of_data()):
+            and isinstance(current, re.Pattern) and current.pattern == rb"(?m)^\."):
         log.warning("aiosmtplib internals changed: DATA goes through its own regexes")
         return False
     _protocol.normalize_message_line_endings = normalize_message_line_endings
