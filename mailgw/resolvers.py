@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mailgw.config import split_nameservers
+
 
 def make(cls: Any, timeout: float, nameservers: Sequence[str] | None = None,
          port: int = 53) -> Any:
@@ -23,7 +25,5 @@ def make(cls: Any, timeout: float, nameservers: Sequence[str] | None = None,
 
 def configured_servers(config: Any) -> tuple[list[str] | None, int]:
     """`gateway.nameservers` as (servers, port) for `make`; no servers: resolv.conf."""
-    from mailgw.config import split_nameservers
-
     hosts, port = split_nameservers(list(config.gateway.nameservers))
     return (hosts or None), port
