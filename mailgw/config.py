@@ -253,6 +253,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                            "empty: the system's resolv.conf.", _nameservers),
         "log_level": Key("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.",
                          _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+        "event_loop": Key("uvloop", "Event loop of the gateway processes: uvloop (libuv, "
+                          "about 15 % less CPU per message) or asyncio (the standard library's).",
+                          _choice("uvloop", "asyncio")),
     },
     "store": {
         "url": Key("", "Database URL; empty: sqlite:///<data_dir>/mailgw.db. "

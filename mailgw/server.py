@@ -29,6 +29,7 @@ from mailgw.auth import make_authenticator
 from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
 from mailgw.inbound import InboundChecker
+from mailgw.loops import new_event_loop
 from mailgw.pipeline.runner import Pipeline, load_configured_policy
 from mailgw.queue.recovery import local_node_id, release_dead_local_leases
 from mailgw.smtp.mx import MXSMTP
@@ -173,7 +174,8 @@ def _tune_gc() -> None:
 
 
 def run_node(config: Config, listeners: list[Listener]) -> None:
-    asyncio.run(_run_node(config, listeners))
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(config.gateway.event_loop)) as runner:
+        runner.run(_run_node(config, listeners))
 
 
 def serve(config: Config, processes: int | None = None) -> None:

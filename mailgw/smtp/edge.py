@@ -25,7 +25,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, _AuthMechAttr, syntax
 
@@ -130,8 +130,9 @@ class GatewaySMTP(SMTP):
             ip = str(peer[0])
             if not self.ctx.throttles.connections.acquire(ip):
                 log.warning("connection from %s refused: too many connections", ip)
-                if isinstance(transport, asyncio.WriteTransport):
-                    transport.write(replies.TOO_MANY_CONNECTIONS.encode() + b"\r\n")
+                # A stream transport; uvloop's do not subclass asyncio.WriteTransport.
+                cast(asyncio.WriteTransport, transport).write(
+                    replies.TOO_MANY_CONNECTIONS.encode() + b"\r\n")
                 transport.close()
                 # aiosmtpd still needs its session objects for connection_lost().
                 self.session = self._create_session()

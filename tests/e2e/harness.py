@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP as AioSMTP
 from aiosmtpd.smtp import Envelope, Session
 
 from mailgw.config import Config, load
+from mailgw.loops import new_event_loop
 from mailgw.server import Listener, Node
 from mailgw.store.db import make_engine, upgrade
 
@@ -104,7 +105,8 @@ class Gateway:
         self.engine = make_engine(config.store_url, config.store.sqlite_synchronous)
         upgrade(self.engine)
         self.listeners: list[Listener] = bind_listeners(config)
-        self.loop = asyncio.new_event_loop()
+        # The loop the gateway's processes run on (gateway.event_loop), as in production.
+        self.loop = new_event_loop(config.gateway.event_loop)
         self.node: Node | None = None
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 

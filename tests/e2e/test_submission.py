@@ -73,10 +73,15 @@ def login(gw: Gateway, user: str = USER, password: str = PASSWORD) -> smtplib.SM
     return client
 
 
-def test_starttls_auth_send_with_attachment_arrives_at_next_hop(tmp_path, sink, db_url) -> None:
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_starttls_auth_send_with_attachment_arrives_at_next_hop(tmp_path, sink, db_url,
+                                                                event_loop) -> None:
     sink_state, sink_port = sink
-    gw = start_gateway(tmp_path, db_url, sink_port)
+    gw = start_gateway(tmp_path, db_url, sink_port,
+                       MAILGW_GATEWAY__EVENT_LOOP=f'"{event_loop}"')
     try:
+        # gateway.event_loop chose the loop the gateway runs on.
+        assert type(gw.loop).__module__.startswith(event_loop)
         client = login(gw)
         reply = client.send_message(message(), from_addr=USER,
                                     to_addrs=["doitac@example.org", "bcc@example.net"])
