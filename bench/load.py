@@ -41,12 +41,17 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+
+# bench/postfix_relay.py imports this module as `load`; run as a script it is `__main__`, and
+# a second copy would have its own BenchError that main() does not catch.
+sys.modules.setdefault("load", sys.modules[__name__])
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -831,8 +836,13 @@ def run_side(name: str, args: argparse.Namespace, port: int,
              counter: CountingServer | SmtpSinkCounter,
              server_pids: list[int], template: bytes, tls: bool, login: bool,
              sender: str, source: str | None,
-             profiler: Profiler | None = None) -> tuple[LoadResult, float, float]:
-    """Warm up, then the measured load; returns (load, server CPU seconds, delivered time)."""
+             profiler: Profiler | None = None,
+             cpu_of: Callable[[], float] | None = None) -> tuple[LoadResult, float, float]:
+    """Warm up, then the measured load; returns (load, server CPU seconds, delivered time).
+    `cpu_of` measures the server's CPU when its processes come and go (Postfix)."""
+    if cpu_of is None:
+        def cpu_of() -> float:
+            return tree_cpu(server_pids)
     n = args.messages
     load_timeout = args.timeout
     say(f"[{name}] warm-up ({args.concurrency} messages)")
@@ -850,7 +860,7 @@ def run_side(name: str, args: argparse.Namespace, port: int,
     counter.expect(base + n)
     if profiler is not None:
         profiler.start(server_pids)
-    cpu0 = tree_cpu(server_pids)
+    cpu0 = cpu_of()
     say(f"[{name}] {n} messages of {args.size} bytes, {args.concurrency} sessions "
         f"({'smtp-source' if source else 'python driver'}"
         f"{', STARTTLS + AUTH' if tls else ', plain'})")
@@ -863,7 +873,7 @@ def run_side(name: str, args: argparse.Namespace, port: int,
     if load.accepted < n:
         counter.expect(base + load.accepted)
     delivered_at = counter.wait_for(base + load.accepted, args.timeout, f"[{name}] delivery")
-    cpu = tree_cpu(server_pids) - cpu0
+    cpu = cpu_of() - cpu0
     return load, cpu, delivered_at
 
 
@@ -953,6 +963,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report["ratio_delivered_vs_bare"] = (round(gw_rate / base_rate, 3)
                                                  if base_rate and gw_rate else None)
             report["target_ratio"] = TARGET_RATIO
+            if args.postfix:
+                # 3. Postfix relaying the same load to the same sink (issue 2's comparison).
+                gateway.stop()
+                report["postfix"] = run_postfix_side(args, sink, template, source)
             report["settings"]["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2)
         except BenchError as exc:
             if gateway is not None and gateway.log_tail() and gateway.log_tail() not in str(exc):
@@ -966,6 +980,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for server in servers:
                 server.stop()
     return report
+
+
+def run_postfix_side(args: argparse.Namespace, sink: CountingServer | SmtpSinkCounter,
+                     template: bytes, source: str | None) -> dict[str, Any]:
+    import postfix_relay
+
+    relay = postfix_relay.PostfixRelay(sink.port)
+    try:
+        relay.start()
+        sink_cpu0 = proc_cpu_seconds(sink.pid)
+        load, cpu, done = run_side("postfix", args, relay.port, sink, [], template,
+                                   tls=False, login=False, sender=TRUSTED_SENDER, source=source,
+                                   cpu_of=relay.cpu_seconds)
+        return summarise(load, cpu, delivered_at=done, extra={
+            "server": "Postfix (Debian's defaults), relaying to the same sink",
+            "sink_cpu_s": round(proc_cpu_seconds(sink.pid) - sink_cpu0, 2)})
+    finally:
+        relay.stop()
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -1009,6 +1041,14 @@ def print_table(report: dict[str, Any]) -> None:
         "meets the target" if ratio >= report["target_ratio"] else "BELOW the target")
     print(f"\nratio delivered msgs/s mailgw / bare aiosmtpd: {fmt(ratio)} "
           f"(target >= {report['target_ratio']}: {verdict})")
+    pf = report.get("postfix")
+    if pf:
+        base = b["delivered_per_s"]
+        print(f"postfix relaying the same load to the same sink: delivered "
+              f"{fmt(pf['delivered_per_s'])} msgs/s, server CPU {fmt(pf['server_cpu_s'])} s, "
+              f"sink CPU {fmt(pf['sink_cpu_s'])} s; ratio postfix / bare aiosmtpd: "
+              f"{fmt(round(pf['delivered_per_s'] / base, 3) if base else None)}; "
+              f"mailgw / postfix: {fmt(round(g['delivered_per_s'] / pf['delivered_per_s'], 3))}")
     if s.get("dkim") and ratio is not None:
         # Issue 5 sets its own target for the gateway with signing on.
         print(f"with DKIM signing (issue 5): target >= {TARGET_RATIO_DKIM}: "
@@ -1077,6 +1117,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "installed) or a counting aiosmtpd server")
     p.add_argument("--no-dkim", action="store_true",
                    help="run the gateway without DKIM signing (dkim.enabled = false)")
+    p.add_argument("--postfix", action="store_true",
+                   help="also run the same load through a throw-away Postfix relaying to the "
+                        "same sink (smtp-source driver, root; bench/postfix_relay.py)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = p.parse_args(argv)
     for name in ("concurrency", "messages", "size", "processes", "per_session"):
@@ -1086,6 +1129,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.timeout = 60 + args.messages / 10
     if args.sink is None:
         args.sink = "smtp-sink" if smtp_sink_path() else "aiosmtpd"
+    if args.postfix:
+        import postfix_relay
+
+        why = postfix_relay.available()
+        if args.driver != "smtp-source":
+            why = "--postfix needs --driver smtp-source (the Postfix instance has no AUTH)"
+        if why:
+            p.error(f"--postfix: {why}")
     return args
 
 
