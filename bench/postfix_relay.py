@@ -4,7 +4,9 @@ Issue 2's target compares mailgw with "Postfix relaying the same load to a sink"
 comparison on the machine of the run instead of quoting another machine's figure: Debian's
 Postfix with its shipped defaults, except what a second instance on loopback needs (its own
 config, queue and data directories in a temporary folder, one smtpd on 127.0.0.1:PORT, relay
-permitted from 127.0.0.0/8, everything to `[127.0.0.1]:SINK`, no chroot, its log in a file).
+permitted from 127.0.0.0/8, everything to `[127.0.0.1]:SINK`, no chroot, its log in a file)
+and mailgw's message size limit (35 MB; Postfix's default of 10 MB would refuse the stall
+benchmark's large messages).
 Postfix writes each queue file with fsync before its 250, as mailgw commits before its own.
 
 `postfix start` needs root (its master process binds and then drops to the postfix user).
@@ -54,7 +56,7 @@ def _master_cf(port: int) -> str:
 class PostfixRelay:
     """Postfix on 127.0.0.1:port relaying everything to the sink on `sink_port`."""
 
-    def __init__(self, sink_port: int) -> None:
+    def __init__(self, sink_port: int, tls: bool = False) -> None:
         # Its own directory: Postfix's processes run as the postfix user and must reach it
         # (the benchmark's temporary directory is private to root).
         self.dir = Path(tempfile.mkdtemp(prefix="mailgw-bench-postfix-"))
@@ -62,6 +64,7 @@ class PostfixRelay:
         self.etc = self.dir / "etc"
         self.port = free_port()
         self.sink_port = sink_port
+        self.tls = tls
         self.started = False
 
     def start(self, timeout: float = 30) -> PostfixRelay:
@@ -69,6 +72,15 @@ class PostfixRelay:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         shutil.chown(self.dir / "data", "postfix", "postfix")
         (self.etc / "master.cf").write_text(_master_cf(self.port))
+        tls = "smtpd_tls_security_level = none"
+        if self.tls:  # STARTTLS offered, as mailgw's submission port does
+            cert, key = self.dir / "etc" / "cert.pem", self.dir / "etc" / "key.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-subj", "/CN=bench-postfix.test", "-days", "1",
+                            "-keyout", str(key), "-out", str(cert)],
+                           capture_output=True, timeout=60, check=True)
+            tls = (f"smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {cert}\n"
+                   f"smtpd_tls_key_file = {key}")
         (self.etc / "main.cf").write_text(f"""\
 # Written by bench/postfix_relay.py for one benchmark run.
 compatibility_level = 3.6
@@ -88,7 +100,9 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 smtp_tls_security_level = none
-smtpd_tls_security_level = none
+{tls}
+# mailgw's default submission.max_message_size (Postfix's own default is 10 MB)
+message_size_limit = {35 * 1024 * 1024}
 """)
         r = subprocess.run([POSTFIX, "-c", str(self.etc), "start"], capture_output=True,
                            text=True, timeout=60, check=False)
