@@ -9,6 +9,8 @@ Prints figures, asserts nothing (it is not a test). One run:
    the sink), creates a user, starts `python -m cli --config FILE serve` and drives the same load
    through it: STARTTLS + AUTH with the python driver, or plain from a trusted host with Postfix's
    `smtp-source`; then waits until the sink has counted every accepted message;
+3b. the baseline again (the ratio is taken against the mean of both bare runs: the bare
+   figure drifts on a shared machine); with `--postfix`, the same load through Postfix;
 4. prints a table (or `--json`): msgs/s accepted and delivered, acceptance latency (end of DATA
    to 250), CPU seconds per process group, peak RSS of the gateway processes, and the ratio
    delivered msgs/s / bare aiosmtpd msgs/s (the target of issue 2 is >= 0.75).
@@ -575,7 +577,7 @@ data_dir = {_toml(str(data))}
 hostname = "bench.phutho.gov.vn"
 processes = {args.processes}
 min_free_disk_mb = 0
-log_level = "WARNING"
+log_level = "{args.log_level}"
 
 [store]
 url = {_toml(f"sqlite:///{data / 'mailgw.db'}")}
@@ -917,16 +919,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers.append(sink)
             sink.start()
             report["settings"]["sink"] = args.sink
-            bare = CountingServer("bare aiosmtpd server")
-            servers.append(bare)
-            bare.start()
             # 1. The baseline: the same load against a bare aiosmtpd server that discards.
-            load, cpu, done = run_side("bare aiosmtpd", args, bare.port, bare, [bare.pid],
-                                       template, tls=False, login=False,
-                                       sender=TRUSTED_SENDER if source else USER, source=source)
-            report["baseline"] = summarise(load, cpu, extra={
-                "server": "aiosmtpd (discard), plain SMTP", "server_rss_kib": vm_hwm_kib(bare.pid)})
-            bare.stop()
+            report["baseline"] = run_bare(args, template, source, servers, "bare aiosmtpd")
             # 2. The full gateway, delivering to the sink.
             gateway = Gateway(Path(tmp), args, sink.port)
             how = gateway.add_user()
@@ -958,14 +952,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 profiler = None
                 report["profile"] = {"files": [str(p) for p in paths],
                                      **summarise_profiles(paths)}
-            base_rate = report["baseline"]["delivered_per_s"]
+            # 3. The baseline again: the bare figure drifts by 10-20 % within minutes on a
+            # shared machine, so the ratio is taken against the mean of the runs before and
+            # after the gateway's (the first run's ratio is reported too).
+            gateway.stop()
+            report["baseline_after"] = run_bare(args, template, source, servers,
+                                                "bare aiosmtpd, again")
             gw_rate = report["gateway"]["delivered_per_s"]
+            first = report["baseline"]["delivered_per_s"]
+            again = report["baseline_after"]["delivered_per_s"]
+            base_rate = (first + again) / 2 if first and again else None
+            report["baseline_mean_per_s"] = round(base_rate, 1) if base_rate else None
             report["ratio_delivered_vs_bare"] = (round(gw_rate / base_rate, 3)
                                                  if base_rate and gw_rate else None)
+            report["ratio_vs_first_bare_run"] = (round(gw_rate / first, 3)
+                                                 if first and gw_rate else None)
             report["target_ratio"] = TARGET_RATIO
             if args.postfix:
-                # 3. Postfix relaying the same load to the same sink (issue 2's comparison).
-                gateway.stop()
+                # 4. Postfix relaying the same load to the same sink (issue 2's comparison).
                 report["postfix"] = run_postfix_side(args, sink, template, source)
             report["settings"]["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2)
         except BenchError as exc:
@@ -980,6 +984,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for server in servers:
                 server.stop()
     return report
+
+
+def run_bare(args: argparse.Namespace, template: bytes, source: str | None,
+             servers: list[CountingServer | SmtpSinkCounter], name: str) -> dict[str, Any]:
+    """One run of the load against a fresh bare aiosmtpd server that discards."""
+    bare = CountingServer("bare aiosmtpd server")
+    servers.append(bare)
+    bare.start()
+    try:
+        load, cpu, _ = run_side(name, args, bare.port, bare, [bare.pid], template, tls=False,
+                                login=False, sender=TRUSTED_SENDER if source else USER,
+                                source=source)
+        return summarise(load, cpu, extra={"server": "aiosmtpd (discard), plain SMTP",
+                                           "server_rss_kib": vm_hwm_kib(bare.pid)})
+    finally:
+        bare.stop()
 
 
 def run_postfix_side(args: argparse.Namespace, sink: CountingServer | SmtpSinkCounter,
@@ -1039,7 +1059,10 @@ def print_table(report: dict[str, Any]) -> None:
     ratio = report["ratio_delivered_vs_bare"]
     verdict = "" if ratio is None else (
         "meets the target" if ratio >= report["target_ratio"] else "BELOW the target")
-    print(f"\nratio delivered msgs/s mailgw / bare aiosmtpd: {fmt(ratio)} "
+    print(f"\nbare aiosmtpd again after mailgw: {fmt(report['baseline_after']['delivered_per_s'])}"
+          f" msgs/s; mean of both bare runs {fmt(report['baseline_mean_per_s'])} msgs/s "
+          f"(mailgw / first bare run alone: {fmt(report['ratio_vs_first_bare_run'])})")
+    print(f"ratio delivered msgs/s mailgw / bare aiosmtpd (mean of both): {fmt(ratio)} "
           f"(target >= {report['target_ratio']}: {verdict})")
     pf = report.get("postfix")
     if pf:
@@ -1115,6 +1138,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default=None,
                    help="the gateway's next hop: Postfix's smtp-sink (C; the default when "
                         "installed) or a counting aiosmtpd server")
+    p.add_argument("--log-level", default="INFO", choices=("INFO", "WARNING"),
+                   help="gateway.log_level (INFO, the shipped default, logs one line per "
+                        "delivery; WARNING only problems)")
     p.add_argument("--no-dkim", action="store_true",
                    help="run the gateway without DKIM signing (dkim.enabled = false)")
     p.add_argument("--postfix", action="store_true",
