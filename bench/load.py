@@ -1066,7 +1066,7 @@ def print_table(report: dict[str, Any]) -> None:
           f"(target >= {report['target_ratio']}: {verdict})")
     pf = report.get("postfix")
     if pf:
-        base = b["delivered_per_s"]
+        base = report["baseline_mean_per_s"]
         print(f"postfix relaying the same load to the same sink: delivered "
               f"{fmt(pf['delivered_per_s'])} msgs/s, server CPU {fmt(pf['server_cpu_s'])} s, "
               f"sink CPU {fmt(pf['sink_cpu_s'])} s; ratio postfix / bare aiosmtpd: "
