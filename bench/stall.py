@@ -127,6 +127,7 @@ def main() -> int:
     p.add_argument("--processes", type=int, default=2, help="gateway.processes")
     p.add_argument("--postfix", action="store_true",
                    help="STARTTLS from a trusted host without AUTH, mailgw then Postfix (root)")
+    p.add_argument("--no-dkim", action="store_true", help="the gateway without DKIM signing")
     p.add_argument("--plain", action="store_true",
                    help="with --postfix: plain SMTP, no STARTTLS")
     args = p.parse_args()
@@ -142,7 +143,8 @@ def main() -> int:
     how = ("STARTTLS" if tls else "plain SMTP") + (" + AUTH" if login else ", trusted host")
     # What bench/load.py's Gateway and driver read from their own options.
     largs = lb.parse_args(["--processes", str(args.processes), "--concurrency",
-                           str(args.concurrency), "--per-session", "10"])
+                           str(args.concurrency), "--per-session", "10"]
+                          + (["--no-dkim"] if args.no_dkim else []))
     template = lb.build_message(10240, sender)
     big = big_message(args.large_mb, sender)
     # The next hop: Postfix's smtp-sink (C) when installed. An aiosmtpd sink reads each 22 MB
