@@ -11,7 +11,7 @@ Prints figures, asserts nothing. A reference for bench/load.py's ratio: the same
 The relay's ratio is a ceiling for any gateway built on these two libraries on this machine:
 mailgw does all of the relay's work plus parsing, policy, durable storage and signing.
 
-    python bench/relay_floor.py [--messages 5000] [--processes 2]
+    python bench/relay_floor.py [--messages 5000] [--processes 2] [--loop uvloop|asyncio]
 
 Needs Postfix's smtp-source and smtp-sink (Debian: postfix). Binds 127.0.0.1 only; every
 process it starts is stopped at the end, also on errors and Ctrl-C.
@@ -63,7 +63,7 @@ class _Forward:
         return "250 2.0.0 Ok: relayed"
 
 
-def _serve_relay(sock: socket.socket, sink_port: int) -> None:
+def _serve_relay(sock: socket.socket, sink_port: int, loop_kind: str) -> None:
     from aiosmtpd.smtp import SMTP
 
     async def main() -> None:
@@ -78,8 +78,11 @@ def _serve_relay(sock: socket.socket, sink_port: int) -> None:
         await stop.wait()
         server.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    from mailgw.loops import new_event_loop
+
+    with contextlib.suppress(KeyboardInterrupt), \
+            asyncio.Runner(loop_factory=lambda: new_event_loop(loop_kind)) as runner:
+        runner.run(main())
 
 
 def main() -> int:
@@ -88,6 +91,8 @@ def main() -> int:
     p.add_argument("--processes", "-p", type=int, default=2)
     p.add_argument("--concurrency", "-c", type=int, default=20)
     p.add_argument("--size", "-s", type=int, default=10240)
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="the relay's event loop (the gateway's default is uvloop)")
     args = p.parse_args()
     args.timeout = 60 + args.messages / 10
     source, sink_bin = load.smtp_source_path(), load.smtp_sink_path()
@@ -111,7 +116,8 @@ def main() -> int:
         sock.listen(512)
         ctx = mp.get_context("fork")  # the children inherit the listening socket
         for _ in range(args.processes):
-            proc = ctx.Process(target=_serve_relay, args=(sock, sink.port), daemon=True)
+            proc = ctx.Process(target=_serve_relay, args=(sock, sink.port, args.loop),
+                               daemon=True)
             proc.start()
             relays.append(proc)
         port = sock.getsockname()[1]
@@ -126,7 +132,8 @@ def main() -> int:
               f"load average {os.getloadavg()[0]:.2f}")
         print(f"bare aiosmtpd (discards):        {bare_rate:7.1f} msgs/s, "
               f"{1000 * b_cpu / b_load.accepted:.2f} ms CPU per message")
-        print(f"bare relay ({args.processes} processes, no store): {relay_rate:7.1f} msgs/s "
+        print(f"bare relay ({args.processes} processes, {args.loop}, no store): "
+              f"{relay_rate:7.1f} msgs/s "
               f"delivered, {1000 * r_cpu / r_load.accepted:.2f} ms CPU per message")
         print(f"ratio relay / bare: {relay_rate / bare_rate:.3f} (the ceiling for a gateway "
               "on aiosmtpd + aiosmtplib here)")
