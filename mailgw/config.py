@@ -382,6 +382,10 @@ class Section:
         self._values = dict(values)
 
     def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            # Not a key: pickle asks for __setstate__ and friends before _values exists
+            # (a Config goes to the worker processes with a signing job).
+            raise AttributeError(key)
         try:
             return self._values[key]
         except KeyError:

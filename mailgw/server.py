@@ -30,6 +30,7 @@ from mailgw.config import Config, parse_hostport
 from mailgw.delivery.worker import DeliveryService
 from mailgw.inbound import InboundChecker
 from mailgw.loops import new_event_loop
+from mailgw.pipeline import post
 from mailgw.pipeline.runner import Pipeline, load_configured_policy
 from mailgw.queue.recovery import local_node_id, release_dead_local_leases
 from mailgw.smtp.mx import MXSMTP
@@ -110,6 +111,8 @@ class Node:
         inbound = InboundChecker.from_config(config) if config.mx.listen else None
         self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake,
                                  inbound=inbound)
+        # Large messages are signed in the pipeline's worker processes, as they are classified.
+        self.delivery.stages = post.default_stages(config, processes=self.pipeline.offload)
         self.servers: list[asyncio.base_events.Server] = []
 
     async def start(self, listeners: list[Listener]) -> None:

@@ -86,3 +86,15 @@ def test_example_file_documents_every_key_with_its_default() -> None:
 def test_render_round_trips() -> None:
     values = defaults_values()
     assert tomllib.loads(render(values)) == values
+
+
+def test_config_survives_pickling_for_worker_processes() -> None:
+    # Large messages are signed in worker processes, which get the configuration pickled.
+    import pickle
+
+    config = load(None, environ={"MAILGW_SUBMISSION__MAX_RECIPIENTS": "7"})
+    copy = pickle.loads(pickle.dumps(config))
+    assert copy.submission.max_recipients == 7
+    assert copy.values == config.values
+    with pytest.raises(AttributeError, match="submission.no_such_key"):
+        _ = copy.submission.no_such_key

@@ -27,12 +27,17 @@ from typing import TYPE_CHECKING
 
 from mailgw.dkim import keys, sign
 from mailgw.dkim.errors import DkimError, DkimRefused
+from mailgw.pipeline.mail import is_large
 from policies.classifiers.addresses import is_under
 
 if TYPE_CHECKING:
     from mailgw.config import Config
+    from mailgw.pipeline.offload import ContentProcesses
 
 log = logging.getLogger("mailgw.dkim")
+
+# What a message is signed with: its headers and body, the header list, the domain, the keys.
+_Plan = tuple[sign.Headers, bytes, list[bytes], str, list[tuple[str, keys.PrivateKey]]]
 
 
 def covering_domain(domain: str, signing: list[str]) -> str | None:
@@ -121,13 +126,29 @@ class Signer:
             out += self.keys_for(domain)[1]
         return out
 
-    def sign(self, content: bytes, mail_from: str, direction: str) -> bytes:
-        """The message signed, or unchanged if it is not ours to sign (see the module doc)."""
+    def may_sign(self, mail_from: str, direction: str) -> bool:
+        """Whether mail with this envelope may be signed at all (before reading it)."""
         if not self.enabled or direction != "outbound":
-            return content
+            return False
         if mail_from and covering_domain(mail_from.rpartition("@")[2], self.domains) is None:
             log.debug("not signing: envelope sender %s is outside the signing domains", mail_from)
-            return content
+            return False
+        return True
+
+    def sign(self, content: bytes, mail_from: str, direction: str) -> bytes:
+        """The message signed, or unchanged if it is not ours to sign (see the module doc)."""
+        plan = self._plan(content, mail_from, direction)
+        return content if plan is None else sign.sign_parsed(content, *plan)
+
+    def signatures(self, content: bytes, mail_from: str, direction: str) -> bytes:
+        """The DKIM-Signature header lines `sign()` would prepend (b"" if none)."""
+        plan = self._plan(content, mail_from, direction)
+        return b"" if plan is None else b"".join(sign.signatures(content, *plan))
+
+    def _plan(self, content: bytes, mail_from: str, direction: str) -> _Plan | None:
+        """What to sign with (headers, body, header list, domain, keys), or None: unsigned."""
+        if not self.may_sign(mail_from, direction):
+            return None
         headers, body = sign.parse(content)
         # Raises DkimRefused for no From, two From or two Subject headers: such mail from
         # our senders does not leave at all.
@@ -137,7 +158,7 @@ class Signer:
         if not authors or None in domains:
             log.info("not signing: header From %s is outside the signing domains",
                      ", ".join(authors) or "(none)")
-            return content
+            return None
         if len(domains) > 1:
             raise DkimRefused(f"the From header names several domains: {', '.join(authors)}")
         domain = domains.pop()
@@ -149,8 +170,8 @@ class Signer:
             log.warning("sending unsigned or with fewer signatures (dkim.on_missing_key = "
                         "unsigned): %s", "; ".join(problems))
             if not found:
-                return content
-        return sign.sign_parsed(content, headers, body, include, domain, found)
+                return None
+        return headers, body, include, domain, found
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -174,13 +195,28 @@ def signer_for(config: Config) -> Signer:
         return signer
 
 
-def sign_outgoing(config: Config, content: bytes, mail_from: str, direction: str) -> bytes:
+def sign_outgoing(config: Config, content: bytes, mail_from: str, direction: str,
+                  processes: ContentProcesses | None = None) -> bytes:
     """Sign `content` if it is outbound mail from a signing domain; see the module doc.
+
+    A large message (`is_large`) is read and hashed in one of `processes` when given: in this
+    process the hashing thread held the GIL in every 1 MB step, and whenever the OS took the
+    CPU from it the event loop waited too (bench/stall.py). Only the signature lines come back.
 
     Raises DkimRefused (two From/Subject) or DkimError (a missing key with on_missing_key =
     refuse); the post-acceptance stage then parks the message.
     """
-    return signer_for(config).sign(content, mail_from, direction)
+    signer = signer_for(config)
+    if processes is None or not is_large(len(content)) or not signer.may_sign(mail_from,
+                                                                              direction):
+        return signer.sign(content, mail_from, direction)
+    prefix = processes.compute(signatures_in_file, content, config, mail_from, direction)
+    return prefix + content if prefix else content
+
+
+def signatures_in_file(path: str, config: Config, mail_from: str, direction: str) -> bytes:
+    """`Signer.signatures` of the message in the file at `path` (run in a worker process)."""
+    return signer_for(config).signatures(Path(path).read_bytes(), mail_from, direction)
 
 
 def check_startup(config: Config) -> list[str]:

@@ -198,14 +198,21 @@ def sign(message: bytes, domain: str, keys: Sequence[tuple[str, PrivateKey]],
     return sign_parsed(message, headers, body, header_list(headers), domain, keys, now)
 
 
+def signatures(message: bytes, headers: Headers, body: bytes, include: Sequence[bytes],
+               domain: str, keys: Sequence[tuple[str, PrivateKey]],
+               now: int | None = None) -> list[bytes]:
+    """The DKIM-Signature header lines `sign_parsed` prepends, one per (selector, key)."""
+    bh = body_hash(body)
+    eol = line_ending(message)
+    return [signature_header(headers, bh, include, domain, sel, key, now=now, linesep=eol)
+            for sel, key in keys]
+
+
 def sign_parsed(message: bytes, headers: Headers, body: bytes, include: Sequence[bytes],
                 domain: str, keys: Sequence[tuple[str, PrivateKey]],
                 now: int | None = None) -> bytes:
     """`sign()` for a message already parsed (and its header list already checked)."""
-    bh = body_hash(body)
-    eol = line_ending(message)
-    sigs = [signature_header(headers, bh, include, domain, sel, key, now=now, linesep=eol)
-            for sel, key in keys]
+    sigs = signatures(message, headers, body, include, domain, keys, now)
     signed = b"".join(sigs) + message
     if type(message) is CRLFBytes and all(map(is_canonical_crlf, sigs)):
         return CRLFBytes(signed)  # no need to count its line ends again before sending

@@ -1,4 +1,6 @@
-"""Classification of big messages in a worker process, away from the gateway's event loop.
+"""CPU work on big messages in a worker process, away from the gateway's event loop.
+
+Classification before acceptance, and DKIM signing after it (mailgw.dkim.service).
 
 A thread does not take CPU work off the event loop in CPython: a thread extracting a 20 MB
 message holds the GIL and the loop waits for it at every step, so small messages arriving
@@ -17,7 +19,8 @@ the answer is back (files left by a killed process are removed when the next one
 full disk fails the message like any other store trouble (451).
 
 A worker that dies (a crash in a parser) fails that message with an exception (the edge
-answers 451, the client retries) and the next big message gets a new worker.
+answers 451, the client retries; a signing job parks the message) and the next big message gets
+a new worker.
 """
 
 from __future__ import annotations
@@ -28,15 +31,18 @@ import multiprocessing
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any, TypeVar
 
 from mailgw.processes import is_running
 from policies import Policy
 from policies.classifiers.addresses import AddressClassifier
 from policies.facts import Facts
+
+T = TypeVar("T")
 
 log = logging.getLogger("mailgw.pipeline")
 
@@ -59,8 +65,8 @@ def _classify(path: str, mail_from: str, rcpt_tos: list[str], direction: str,
                             direction=direction, sender_unit=sender_unit, only_needed=True)
 
 
-class ClassifierProcesses:
-    """A small pool of classification worker processes, started on first use."""
+class ContentProcesses:
+    """A small pool of worker processes for work on big messages, started on first use."""
 
     def __init__(self, policy: Policy, domains: Sequence[str], scratch: Path,
                  workers: int = 1) -> None:
@@ -75,14 +81,19 @@ class ClassifierProcesses:
     def classify(self, raw: bytes, mail_from: str, rcpt_tos: Sequence[str], direction: str,
                  sender_unit: str) -> Facts:
         """The facts, computed in a worker process (called from a pipeline thread)."""
+        return self.compute(_classify, raw, mail_from, list(rcpt_tos), direction,
+                            sender_unit)
+
+    def compute(self, fn: Callable[..., T], data: bytes, *args: Any) -> T:
+        """`fn(path, *args)` in a worker process, `path` naming a scratch file that holds
+        `data` (called from a thread: it waits for the answer). `fn` and `args` must pickle."""
         pool = self._get()
         self._scratch.mkdir(parents=True, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix=f"classify-{os.getpid()}-", dir=self._scratch)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-            return pool.submit(_classify, path, mail_from, list(rcpt_tos), direction,
-                               sender_unit).result()
+                f.write(data)
+            return pool.submit(fn, path, *args).result()
         except BrokenProcessPool:
             log.error("the classification worker process died; the next one starts anew")
             with self._lock:

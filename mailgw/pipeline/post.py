@@ -26,6 +26,7 @@ from mailgw.store.models import Message
 
 if TYPE_CHECKING:
     from mailgw.config import Config
+    from mailgw.pipeline.offload import ContentProcesses
 
 log = logging.getLogger("mailgw.pipeline")
 
@@ -72,13 +73,14 @@ def is_cpu_only(stage: Stage) -> bool:
     return bool(getattr(target, "cpu_only", False))
 
 
-def default_stages(config: Config | None = None) -> list[tuple[str, Stage]]:
+def default_stages(config: Config | None = None,
+                   processes: ContentProcesses | None = None) -> list[tuple[str, Stage]]:
     """The stages in their order: archive, then transform (DKIM signing is the last step,
-    done only when `config` is given)."""
+    done only when `config` is given; large messages in one of `processes` when given)."""
     from mailgw.pipeline.stages import archive, transform
 
-    return [("archive", archive.run), ("transform", functools.partial(transform.run,
-                                                                      config=config))]
+    return [("archive", archive.run),
+            ("transform", functools.partial(transform.run, config=config, processes=processes))]
 
 
 class Parked(Exception):

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from mailgw.config import Config, ConfigError
 from mailgw.inbound import InboundChecker
 from mailgw.pipeline.mail import Mail
-from mailgw.pipeline.offload import ClassifierProcesses
+from mailgw.pipeline.offload import ContentProcesses
 from mailgw.pipeline.outcome import Accepted, StageReject
 from mailgw.pipeline.post import INLINE_MAX_BYTES
 from mailgw.pipeline.stages import authenticate, classify, decide, enqueue, identify, parse
@@ -94,7 +94,7 @@ class Pipeline:
         # The writer calls this inside the acceptance transaction of each message.
         writer.record = self.enforcement.record
         # Big messages are classified in a worker process (started when the first arrives).
-        self.offload = ClassifierProcesses(self.enforcement.policy, self.domains,
+        self.offload = ContentProcesses(self.enforcement.policy, self.domains,
                                            config.data_dir / "tmp")
         # Our own pool: a classification that overruns its timeout keeps a thread busy until it
         # ends, and must not starve the store calls that use the default executor.

@@ -165,3 +165,47 @@ def test_activated_key_is_used_without_restart(config) -> None:
     keys.activate(base, DOMAIN, "s2")
     [now] = _tags(sign_outgoing(config, MESSAGES["plain"](), SENDER, "outbound"))
     assert now[b"s"] == b"s2"
+
+
+@pytest.fixture
+def processes(tmp_path):
+    from mailgw.pipeline.offload import ContentProcesses
+    from policies import load_policy
+    from tests.policies.test_offload import SHIPPED
+
+    workers = ContentProcesses(load_policy(SHIPPED), [DOMAIN], tmp_path / "scratch")
+    yield workers
+    workers.close()
+
+
+def _large(extra_lines: int = 40_000) -> bytes:
+    # Over 1 MiB (is_large), with trailing blanks that relaxed canonicalisation removes.
+    body = b"".join(b"Dong %06d cua van ban dai  \t\r\n" % i for i in range(extra_lines))
+    return MESSAGES["plain"]() + body
+
+
+def test_large_message_is_signed_in_a_worker_process(config, processes) -> None:
+    message = _large()
+    assert len(message) > 1024 * 1024
+    here = sign_outgoing(config, message, SENDER, "outbound")
+    there = sign_outgoing(config, message, SENDER, "outbound", processes)
+    # The worker computed it: the body hash and header list are those of this process's
+    # signature, and the signed message verifies.
+    [mine], [theirs] = _tags(here), _tags(there)
+    assert {k: theirs[k] for k in (b"bh", b"h", b"d", b"s")} == \
+        {k: mine[k] for k in (b"bh", b"h", b"d", b"s")}
+    assert there.endswith(message) and there != message
+    assert dkimpy_verify(there, _published(keys.key_dir(config), DOMAIN)) == [True]
+    assert not list((processes._scratch).glob("classify-*"))  # the scratch file is gone
+
+
+def test_large_message_refusals_come_back_from_the_worker(config, processes, tmp_path) -> None:
+    with pytest.raises(DkimRefused, match="2 From"):
+        sign_outgoing(config, b"From: a@phutho.gov.vn\r\n" + _large(), SENDER, "outbound",
+                      processes)
+    # Not ours to sign: unchanged, also through the worker.
+    message = _large()
+    assert sign_outgoing(config, message, SENDER, "inbound", processes) is message
+    with pytest.raises(Parked) as err:
+        run_stages(_large(), _facts(), default_stages(make_config(tmp_path / "x"), processes))
+    assert err.value.stage == "transform" and "DkimError" in err.value.error

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailgw.pipeline.offload import ClassifierProcesses
+from mailgw.pipeline.offload import ContentProcesses
 from policies import load_policy
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "phutho.toml"
@@ -31,7 +31,7 @@ def test_worker_process_gives_the_same_facts(tmp_path: Path) -> None:
     here = policy.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"],
                            addresses=policy.address_classifier(domains), direction="outbound",
                            sender_unit="stc", only_needed=True)
-    workers = ClassifierProcesses(policy, domains, tmp_path / "scratch")
+    workers = ContentProcesses(policy, domains, tmp_path / "scratch")
     try:
         there = workers.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"], "outbound", "stc")
     finally:
@@ -43,7 +43,7 @@ def test_worker_process_gives_the_same_facts(tmp_path: Path) -> None:
 
 def test_a_dead_worker_fails_one_message_and_the_next_gets_a_new_one(tmp_path: Path) -> None:
     policy = load_policy(SHIPPED)
-    workers = ClassifierProcesses(policy, ["phutho.gov.vn"], tmp_path / "scratch")
+    workers = ContentProcesses(policy, ["phutho.gov.vn"], tmp_path / "scratch")
     try:
         # A worker that dies (as a crash in a parser would) breaks the pool under it.
         with pytest.raises(BrokenProcessPool):
@@ -62,7 +62,7 @@ def test_no_room_for_the_scratch_file_fails_the_message(tmp_path: Path) -> None:
     # the write: the caller gets the OSError (the edge answers 451), nothing is classified.
     policy = load_policy(SHIPPED)
     (tmp_path / "scratch").write_text("not a directory")
-    workers = ClassifierProcesses(policy, ["phutho.gov.vn"], tmp_path / "scratch")
+    workers = ContentProcesses(policy, ["phutho.gov.vn"], tmp_path / "scratch")
     try:
         with pytest.raises(OSError):
             workers.classify(RAW, "a@phutho.gov.vn", ["b@gmail.com"], "outbound", "stc")
@@ -82,6 +82,6 @@ def test_scratch_files_of_dead_processes_are_removed_at_start(tmp_path: Path) ->
     alive = scratch / f"classify-{os.getpid()}-def"
     orphan.write_bytes(b"x")
     alive.write_bytes(b"y")
-    ClassifierProcesses(load_policy(SHIPPED), ["phutho.gov.vn"], scratch).close()
+    ContentProcesses(load_policy(SHIPPED), ["phutho.gov.vn"], scratch).close()
     assert not orphan.exists()
     assert alive.exists()

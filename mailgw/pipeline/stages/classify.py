@@ -11,12 +11,12 @@ exception here propagates: the edge answers 451 (fail closed), never "no objecti
 from __future__ import annotations
 
 from mailgw.pipeline.mail import Mail, is_large
-from mailgw.pipeline.offload import ClassifierProcesses
+from mailgw.pipeline.offload import ContentProcesses
 from mailgw.violations.enforce import Enforcement
 
 
 def run(mail: Mail, enforcement: Enforcement,
-        offload: ClassifierProcesses | None = None) -> None:
+        offload: ContentProcesses | None = None) -> None:
     """`offload`: worker processes for big messages (see mailgw.pipeline.offload)."""
     unit, source = enforcement.sender_unit(mail)
     mail.identity["unit"] = unit
