@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -170,8 +171,8 @@ def _tune_gc() -> None:
     """Fewer, cheaper garbage collections on the hot path: the objects made at start (policy,
     compiled statements, modules) go to the permanent generation, which collections skip, and
     young collections run less often. Measured in bench/load.py: about 8 % less CPU per
-    message."""
-    gc.collect()
+    message. The full collection before it ran in serve(), before the fork: here, with the
+    listeners open, it kept the loop from the first clients for about 100 ms."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 50)
 
@@ -190,6 +191,10 @@ def serve(config: Config, processes: int | None = None) -> None:
     # Its address tables (the look-alike skeletons take 0.1-0.3 s) are built once here and
     # inherited, not again by each gateway process as it starts (Enforcement.build).
     policy.address_classifier(config.gateway.domains)
+    # The extraction stack (pypdf, lxml, py7zr...: about 70 ms of imports, which policies
+    # loads at the first classification) is imported once here and inherited, not by each
+    # gateway process on its event loop while its first message waits.
+    importlib.import_module("policies.extract")
     engine = prepare_store(config)
     spool.sweep(engine)  # files a crash left behind (no process is running yet)
     engine.dispose()
@@ -201,6 +206,7 @@ def serve(config: Config, processes: int | None = None) -> None:
         log.info("listening on %s (%s)", listener.address, listener.kind)
     log.info("store %s; delivery default %s; %d process(es)",
              engine.url.render_as_string(hide_password=True), config.delivery.default, n)
+    gc.collect()  # once, before the fork: the processes freeze a clean heap (_tune_gc)
     if n == 1:
         run_node(config, listeners)
         return
