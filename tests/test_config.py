@@ -96,5 +96,5 @@ def test_config_survives_pickling_for_worker_processes() -> None:
     copy = pickle.loads(pickle.dumps(config))
     assert copy.submission.max_recipients == 7
     assert copy.values == config.values
-    with pytest.raises(AttributeError, match="submission.no_such_key"):
+    with pytest.raises(AttributeError, match=r"submission\.no_such_key"):
         _ = copy.submission.no_such_key
