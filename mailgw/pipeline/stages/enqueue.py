@@ -7,12 +7,26 @@ store writer (group commit); the 250 is given only after it returns.
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from email.utils import format_datetime, make_msgid
 
 from mailgw.pipeline.mail import Mail
 
 _WITH = {(False, False): "ESMTP", (True, False): "ESMTPS", (False, True): "ESMTPA",
          (True, True): "ESMTPSA"}
+
+
+def date_field(when: datetime) -> str:
+    """`when` as an RFC 5322 date (to the second)."""
+    return _date_field(when.replace(microsecond=0))
+
+
+@functools.lru_cache(maxsize=8)
+def _date_field(when: datetime) -> str:
+    # Remembered: every message accepted in the same second has the same date (formatting it
+    # was about 1 % of the gateway's CPU per message).
+    return format_datetime(when)
 
 
 def received_line(mail: Mail, hostname: str) -> bytes:
@@ -22,7 +36,7 @@ def received_line(mail: Mail, hostname: str) -> bytes:
     helo = "".join(c for c in s.helo if 32 < ord(c) < 127)[:64] or "unknown"
     text = (f"Received: from {helo} ([{s.peer_ip}])\r\n\tby {hostname} (mailgw) "
             f"with {protocol} id {mail.queue_id}{rcpt};\r\n\t"
-            f"{format_datetime(mail.received_at)}\r\n")
+            f"{date_field(mail.received_at)}\r\n")
     return text.encode("utf-8", "replace")
 
 
@@ -33,5 +47,5 @@ def run(mail: Mail, hostname: str) -> None:
             mail.message_id = make_msgid(domain=hostname)
             mail.prepend.append(f"Message-ID: {mail.message_id}\r\n".encode("ascii"))
         if not mail.has_date:
-            mail.prepend.append(f"Date: {format_datetime(mail.received_at)}\r\n".encode("ascii"))
+            mail.prepend.append(f"Date: {date_field(mail.received_at)}\r\n".encode("ascii"))
     mail.note("enqueue", "prepared")
