@@ -153,28 +153,25 @@ def main() -> int:
     sink_bin = lb.smtp_sink_path()
     sink = (lb.SmtpSinkCounter(sink_bin) if sink_bin else lb.CountingServer("sink")).start()
     results = []
+
+    def measure(name: str, label: str, server: Any) -> None:
+        """Both phases against `server` (started here, stopped whatever happens)."""
+        try:
+            server.start()
+            results.append((label, _phases(name, args, largs, server.port, tls, login, sender,
+                                           template, big)))
+        finally:
+            server.stop()
+
     try:
         with tempfile.TemporaryDirectory(prefix="mailgw-stall-") as tmp:
             gateway = lb.Gateway(Path(tmp), largs, sink.port)
-            try:
-                gateway.add_user()
-                gateway.start()
-                results.append((f"mailgw ({args.processes} processes, {how})",
-                                _phases("mailgw", args, largs, gateway.port, tls, login, sender,
-                                        template, big)))
-            finally:
-                # Before the directory goes: a gateway still delivering read a half-removed
-                # directory (missing DKIM keys, spool files).
-                gateway.stop()
+            gateway.add_user()
+            # Stopped inside the directory's block: a gateway still delivering read a
+            # half-removed directory (missing DKIM keys, spool files).
+            measure("mailgw", f"mailgw ({args.processes} processes, {how})", gateway)
         if args.postfix:
-            relay = postfix_relay.PostfixRelay(sink.port, tls=tls)
-            try:
-                relay.start()
-                results.append((f"Postfix ({how})",
-                                _phases("postfix", args, largs, relay.port, tls, login, sender,
-                                        template, big)))
-            finally:
-                relay.stop()
+            measure("postfix", f"Postfix ({how})", postfix_relay.PostfixRelay(sink.port, tls=tls))
     finally:
         sink.stop()
     print(f"small-message acceptance latency, {args.concurrency} sessions, next hop "
