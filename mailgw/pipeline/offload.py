@@ -51,8 +51,12 @@ _policy: Policy | None = None
 _addresses: AddressClassifier | None = None
 
 
-def _start(policy: Policy, domains: tuple[str, ...]) -> None:
+def _start(policy: Policy, domains: tuple[str, ...], logs: tuple[int, str | None]) -> None:
     global _policy, _addresses
+    # Log as the gateway process does (a spawned process starts with no logging set up): the
+    # DKIM signer's notes about a large message are written here.
+    level, fmt = logs
+    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
     _policy = policy
     _addresses = policy.address_classifier(domains)
 
@@ -71,7 +75,7 @@ class ContentProcesses:
     def __init__(self, policy: Policy, domains: Sequence[str], scratch: Path,
                  workers: int = 1) -> None:
         """`scratch`: a directory for the messages on their way to a worker."""
-        self._args = (policy, tuple(domains))
+        self._args = (policy, tuple(domains), _log_setup())
         self._scratch = scratch
         _remove_orphans(scratch)
         self._workers = workers
@@ -89,13 +93,13 @@ class ContentProcesses:
         `data` (called from a thread: it waits for the answer). `fn` and `args` must pickle."""
         pool = self._get()
         self._scratch.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix=f"classify-{os.getpid()}-", dir=self._scratch)
+        fd, path = tempfile.mkstemp(prefix=f"job-{os.getpid()}-", dir=self._scratch)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             return pool.submit(fn, path, *args).result()
         except BrokenProcessPool:
-            log.error("the classification worker process died; the next one starts anew")
+            log.error("a worker process for big messages died; the next one starts anew")
             with self._lock:
                 if self._pool is pool:
                     self._pool = None
@@ -120,10 +124,17 @@ class ContentProcesses:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _log_setup() -> tuple[int, str | None]:
+    """This process's log level and the format of its first handler, for the workers."""
+    root = logging.getLogger()
+    formatter = root.handlers[0].formatter if root.handlers else None
+    return root.getEffectiveLevel(), formatter._fmt if formatter is not None else None
+
+
 def _remove_orphans(scratch: Path) -> None:
     """Remove the scratch files of gateway processes that no longer run (killed meanwhile);
     the files of running ones (other gateway processes on this data_dir) stay."""
-    for path in scratch.glob("classify-*-*"):
+    for path in scratch.glob("job-*-*"):
         pid = path.name.split("-")[1]
         if pid.isdigit() and not is_running(int(pid)):
             with contextlib.suppress(OSError):

@@ -93,9 +93,10 @@ class Pipeline:
             config, writer.sessions, policy or load_configured_policy(config))
         # The writer calls this inside the acceptance transaction of each message.
         writer.record = self.enforcement.record
-        # Big messages are classified in a worker process (started when the first arrives).
+        # Big messages are classified (and signed) in a worker process, started when the
+        # first arrives.
         self.offload = ContentProcesses(self.enforcement.policy, self.domains,
-                                           config.data_dir / "tmp")
+                                        config.data_dir / "tmp")
         # Our own pool: a classification that overruns its timeout keeps a thread busy until it
         # ends, and must not starve the store calls that use the default executor.
         self._executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),

@@ -78,8 +78,8 @@ def test_scratch_files_of_dead_processes_are_removed_at_start(tmp_path: Path) ->
     scratch.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    orphan = scratch / f"classify-{dead}-abc"
-    alive = scratch / f"classify-{os.getpid()}-def"
+    orphan = scratch / f"job-{dead}-abc"
+    alive = scratch / f"job-{os.getpid()}-def"
     orphan.write_bytes(b"x")
     alive.write_bytes(b"y")
     ContentProcesses(load_policy(SHIPPED), ["phutho.gov.vn"], scratch).close()
