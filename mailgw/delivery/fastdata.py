@@ -32,7 +32,7 @@ from typing import Any
 
 import aiosmtplib.protocol as _protocol
 
-from mailgw.pipeline.mail import crlf_counts, is_canonical_crlf
+from mailgw.pipeline.mail import is_canonical_crlf, is_canonical_crlf_in_steps
 
 log = logging.getLogger("mailgw.delivery")
 
@@ -71,7 +71,7 @@ async def prepared(message: bytes, step: int = STEP) -> AsyncIterator[None]:
     canonical message ending in CRLF, which is what the store holds; others take the usual
     path)."""
     if (not message.endswith(b"\r\n") or not _appends_end_of_data()
-            or not await _canonical_in_steps(message, step)):
+            or not await is_canonical_crlf_in_steps(message, step)):
         yield
         return
     _READY[id(message)] = (message, DataBytes(await _stuffed_in_steps(message, step)))
@@ -102,16 +102,6 @@ async def _stuffed_in_steps(message: bytes, step: int) -> bytearray:
         start = end
     out += b".\r\n"
     return out
-
-
-async def _canonical_in_steps(message: bytes, step: int) -> bool:
-    """`is_canonical_crlf(message)`, a step at a time."""
-    cr = lf = pairs = 0
-    for start in range(0, len(message), step):
-        piece = crlf_counts(message, start, start + step)
-        cr, lf, pairs = cr + piece[0], lf + piece[1], pairs + piece[2]
-        await asyncio.sleep(0)
-    return cr == lf == pairs
 
 
 # The last message normalize_message_line_endings returned: canonical CRLF (aiosmtplib calls

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -42,11 +43,30 @@ def is_canonical_crlf(data: bytes, step: int = GIL_STEP) -> bool:
     every message). Counted in C, without a copy of the message, `step` bytes at a time."""
     if type(data) is CRLFBytes:
         return True
+    last = (0, 0, 0)
+    for counts in _running_crlf_counts(data, step):
+        last = counts
+    return last[0] == last[1] == last[2]
+
+
+async def is_canonical_crlf_in_steps(data: bytes, step: int = GIL_STEP) -> bool:
+    """`is_canonical_crlf(data)`, the event loop running between two steps."""
+    if type(data) is CRLFBytes:
+        return True
+    last = (0, 0, 0)
+    for counts in _running_crlf_counts(data, step):
+        last = counts
+        await asyncio.sleep(0)
+    return last[0] == last[1] == last[2]
+
+
+def _running_crlf_counts(data: bytes, step: int) -> Iterator[tuple[int, int, int]]:
+    """CRs, LFs and CRLF pairs counted so far, after each `step` bytes."""
     cr = lf = pairs = 0
     for start in range(0, len(data), step):
         piece = crlf_counts(data, start, start + step)
         cr, lf, pairs = cr + piece[0], lf + piece[1], pairs + piece[2]
-    return cr == lf == pairs
+        yield cr, lf, pairs
 
 
 async def contains_in_steps(data: bytes | bytearray, needle: bytes,

@@ -101,9 +101,12 @@ def test_quoting_alone_still_checks_a_message_it_was_not_given_normalised() -> N
         fastdata._original_period.sub(b"..", odd) == b"a\n..b\r\n"
 
 
-def test_canonical_check_in_pieces_agrees_with_the_definition() -> None:
-    # A large message is counted a piece at a time; small pieces put piece ends everywhere,
-    # between the CR and LF of a pair included.
+async def test_canonical_check_in_pieces_agrees_with_the_definition() -> None:
+    # A large message is counted a piece at a time (with the event loop running between
+    # pieces, or not); small pieces put piece ends everywhere, between the CR and LF of a
+    # pair included.
+    from mailgw.pipeline.mail import is_canonical_crlf_in_steps
+
     rng = random.Random(4279)
     bare = re.compile(rb"\r(?!\n)|(?<!\r)\n")
     for _ in range(3000):
@@ -113,6 +116,7 @@ def test_canonical_check_in_pieces_agrees_with_the_definition() -> None:
         expected = bare.search(message) is None
         for step in (1, 2, 3, 7, 1 << 20):
             assert is_canonical_crlf(message, step) == expected, (step, message)
+            assert await is_canonical_crlf_in_steps(message, step) == expected, (step, message)
 
 
 async def test_search_in_steps_agrees_with_in() -> None:
