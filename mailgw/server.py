@@ -105,15 +105,16 @@ class Node:
         self.sessions = session_factory(self.engine)
         self.writer = StoreWriter(self.sessions)
         self.node_id = local_node_id()
-        self.delivery = DeliveryService(config, self.engine, self.node_id, writer=self.writer)
-        # Fresh mail goes from the writer to this process's workers without a claim.
-        self.writer.handoff = self.delivery
         # SPF/DKIM/DMARC tables are built once per process, only if mail comes from outside.
         inbound = InboundChecker.from_config(config) if config.mx.listen else None
-        self.pipeline = Pipeline(config, self.writer, on_commit=self.delivery.wake,
+        self.pipeline = Pipeline(config, self.writer, on_commit=lambda: self.delivery.wake(),
                                  inbound=inbound)
         # Large messages are signed in the pipeline's worker processes, as they are classified.
-        self.delivery.stages = post.default_stages(config, processes=self.pipeline.offload)
+        self.delivery = DeliveryService(
+            config, self.engine, self.node_id, writer=self.writer,
+            stages=post.default_stages(config, processes=self.pipeline.offload))
+        # Fresh mail goes from the writer to this process's workers without a claim.
+        self.writer.handoff = self.delivery
         self.servers: list[asyncio.base_events.Server] = []
 
     async def start(self, listeners: list[Listener]) -> None:

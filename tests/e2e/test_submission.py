@@ -547,3 +547,7 @@ def test_big_messages_are_classified_in_a_worker_process(gateway, sink) -> None:
     assert len(to_partner) == 1 and len(to_partner[0]) > LARGE_MESSAGE_BYTES
     # Byte for byte what was sent, after the header fields the gateway adds on top.
     assert to_partner[0].endswith(ok)
+    # Signed, and by the same worker processes (the gateway hands them to its delivery).
+    assert to_partner[0].startswith(b"DKIM-Signature:")
+    node = gateway.node
+    assert dict(node.delivery.stages)["transform"].keywords["processes"] is node.pipeline.offload
