@@ -29,6 +29,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -51,12 +52,15 @@ _policy: Policy | None = None
 _addresses: AddressClassifier | None = None
 
 
-def _start(policy: Policy, domains: tuple[str, ...], logs: tuple[int, str | None]) -> None:
+def _start(policy: Policy, domains: tuple[str, ...],
+           logs: tuple[int, logging.Formatter | None]) -> None:
     global _policy, _addresses
     # Log as the gateway process does (a spawned process starts with no logging set up): the
     # DKIM signer's notes about a large message are written here.
-    level, fmt = logs
-    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
+    level, formatter = logs
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler])
     _policy = policy
     _addresses = policy.address_classifier(domains)
 
@@ -124,11 +128,15 @@ class ContentProcesses:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _log_setup() -> tuple[int, str | None]:
-    """This process's log level and the format of its first handler, for the workers."""
+def _log_setup() -> tuple[int, logging.Formatter | None]:
+    """This process's log level and the formatter of its first handler, for the workers."""
     root = logging.getLogger()
     formatter = root.handlers[0].formatter if root.handlers else None
-    return root.getEffectiveLevel(), formatter._fmt if formatter is not None else None
+    try:
+        pickle.dumps(formatter)
+    except Exception:  # e.g. one that holds a terminal (test runners): the default format
+        formatter = None
+    return root.getEffectiveLevel(), formatter
 
 
 def _remove_orphans(scratch: Path) -> None:

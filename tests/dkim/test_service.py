@@ -209,3 +209,30 @@ def test_large_message_refusals_come_back_from_the_worker(config, processes, tmp
     with pytest.raises(Parked) as err:
         run_stages(_large(), _facts(), default_stages(make_config(tmp_path / "x"), processes))
     assert err.value.stage == "transform" and "DkimError" in err.value.error
+
+
+def test_the_worker_logs_in_the_gateways_format(config, tmp_path, capfd) -> None:
+    # A spawned worker starts without logging: it gets the level and formatter of the process
+    # that made the pool, so its notes about a large message read like the gateway's own.
+    from mailgw.pipeline.offload import ContentProcesses
+    from policies import load_policy
+    from tests.policies.test_offload import SHIPPED
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("GATEWAY-FORMAT %(name)s: %(message)s"))
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        workers = ContentProcesses(load_policy(SHIPPED), [DOMAIN], tmp_path / "scratch")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    try:
+        outside = _large().replace(b"<chuyenvien@phutho.gov.vn>", b"<ceo@example.com>")
+        assert sign_outgoing(config, outside, SENDER, "outbound", workers) is outside
+    finally:
+        workers.close()
+    assert ("GATEWAY-FORMAT mailgw.dkim: not signing: header From example.com is outside"
+            in capfd.readouterr().err)
