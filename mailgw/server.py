@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -195,7 +194,7 @@ def serve(config: Config, processes: int | None = None) -> None:
     # The extraction stack (pypdf, lxml, py7zr...: about 70 ms of imports, which policies
     # loads at the first classification) is imported once here and inherited, not by each
     # gateway process on its event loop while its first message waits.
-    importlib.import_module("policies.extract")
+    import policies.extract  # noqa: F401
     engine = prepare_store(config)
     spool.sweep(engine)  # files a crash left behind (no process is running yet)
     engine.dispose()
