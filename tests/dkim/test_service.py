@@ -203,9 +203,12 @@ def test_large_message_refusals_come_back_from_the_worker(config, processes, tmp
     with pytest.raises(DkimRefused, match="2 From"):
         sign_outgoing(config, b"From: a@phutho.gov.vn\r\n" + _large(), SENDER, "outbound",
                       processes)
-    # Not ours to sign: unchanged, also through the worker.
+    # Not ours to sign: unchanged. Inbound mail does not go to the worker at all; a header
+    # From outside the signing domains is found there, and nothing comes back.
     message = _large()
     assert sign_outgoing(config, message, SENDER, "inbound", processes) is message
+    outside = message.replace(b"<chuyenvien@phutho.gov.vn>", b"<ceo@example.com>")
+    assert sign_outgoing(config, outside, SENDER, "outbound", processes) is outside
     with pytest.raises(Parked) as err:
         run_stages(_large(), _facts(), default_stages(make_config(tmp_path / "x"), processes))
     assert err.value.stage == "transform" and "DkimError" in err.value.error
